@@ -1,0 +1,195 @@
+// jiffy/detail/stack.hpp — fiber stacks: mmap'd in slabs, guarded, pooled.
+//
+// Rules:
+//  * Stacks are carved from slabs of many stacks, one mmap each, reserved
+//    with MAP_NORESERVE: a parked fiber costs only the pages it touched.
+//  * Below every stack lies a guard region. The preferred guard is
+//    madvise(MADV_GUARD_INSTALL) (Linux 6.13+), which faults like PROT_NONE
+//    but does not split the mapping: a slab stays one VMA, so a million
+//    stacks fit under the default vm.max_map_count (65530). On older kernels
+//    the guard is an mprotect(PROT_NONE) page, which costs one extra VMA per
+//    stack, so it is used only while the process stays under a quarter of
+//    vm.max_map_count; stacks beyond that carry a canary word at their lowest
+//    address, checked each time the fiber switches out (weaker: it catches an
+//    overflow after the fact, not at the faulting instruction). A one-line
+//    notice says when that happens.
+//  * A fault inside the running fiber's guard is reported as
+//    "jiffy: fiber stack overflow (fiber N)" by a SIGSEGV handler running on
+//    an alternate signal stack (the fiber's own stack is exhausted); any other
+//    fault goes to the handler installed before ours, or to the default.
+//  * Freed stacks go back to a pool. Past `hot_limit` pooled stacks, returned
+//    stacks give their pages back to the kernel (MADV_DONTNEED; guard markers
+//    survive it), so a burst of fibers does not leave its peak RSS behind.
+#pragma once
+
+#include <jiffy/detail/config.hpp>
+#include <jiffy/detail/diag.hpp>
+#include <jiffy/detail/sanitizers.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <vector>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace jiffy::detail {
+
+#ifndef MADV_GUARD_INSTALL
+inline constexpr int madv_guard_install = 102;
+#else
+inline constexpr int madv_guard_install = MADV_GUARD_INSTALL;
+#endif
+
+inline constexpr std::uint64_t stack_canary = 0x6a69666679ca4a11ull;
+
+inline std::size_t page_size() noexcept {
+  static const std::size_t p = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return p;
+}
+
+inline std::size_t round_up(std::size_t n, std::size_t to) noexcept { return (n + to - 1) / to * to; }
+
+enum class guard_kind : std::uint8_t { madvise_guard, mprotect_guard, canary };
+
+struct stack_span {
+  char* base = nullptr;  // lowest usable address (the guard lies just below)
+  std::size_t size = 0;  // usable bytes
+  guard_kind guard = guard_kind::canary;
+  std::size_t guard_size = 0;  // bytes of guard below base
+  char* top() const noexcept { return base + size; }
+  bool canary_intact() const noexcept {
+    return guard != guard_kind::canary || *reinterpret_cast<const std::uint64_t*>(base) == stack_canary;
+  }
+};
+
+// Shared by every runtime in the process: whether the kernel has guard
+// regions, and how many mprotect guards we may still afford.
+struct guard_budget {
+  std::atomic<int> madvise_works{-1};  // -1 unknown, 0 no, 1 yes
+  std::atomic<long> mprotect_left{-1};
+  std::atomic<bool> warned{false};
+
+  static guard_budget& get() noexcept {
+    static guard_budget g;
+    return g;
+  }
+  long initial_mprotect_budget() noexcept {
+    long max_maps = 65530;
+    if (std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+      if (std::fscanf(f, "%ld", &max_maps) != 1) max_maps = 65530;
+      std::fclose(f);
+    }
+    return max_maps / 4;
+  }
+  bool take_mprotect() noexcept {
+    long left = mprotect_left.load(std::memory_order_relaxed);
+    if (left < 0) {
+      long init = initial_mprotect_budget();
+      mprotect_left.compare_exchange_strong(left, init, std::memory_order_relaxed);
+      left = mprotect_left.load(std::memory_order_relaxed);
+    }
+    while (left > 0)
+      if (mprotect_left.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) return true;
+    if (!warned.exchange(true, std::memory_order_relaxed))
+      message()
+          .text("jiffy: note: no MADV_GUARD_INSTALL (Linux < 6.13) and the guard-page budget (vm.max_map_count/4) "
+                "is spent; further fiber stacks use a canary check instead of a guard page")
+          .write_line();
+    return false;
+  }
+};
+
+class stack_pool {
+ public:
+  // `stack_size` is the usable size requested; `guard_size` the guard below.
+  explicit stack_pool(std::size_t stack_size, std::size_t guard_size = 16 * 1024)
+      : size_(round_up(stack_size < min_stack_size() ? min_stack_size() : stack_size, page_size())),
+        guard_(round_up(guard_size, page_size())),
+        stride_(size_ + guard_) {
+    // Slabs of about 4 MiB, at least 4 stacks: big enough to amortise the
+    // mmap, small enough that a runtime with a few fibers maps little.
+    per_slab_ = (std::size_t{4} << 20) / stride_;
+    if (per_slab_ < 4) per_slab_ = 4;
+  }
+  stack_pool(const stack_pool&) = delete;
+  stack_pool& operator=(const stack_pool&) = delete;
+  ~stack_pool() {
+    for (auto& s : slabs_) ::munmap(s.first, s.second);
+  }
+
+  static std::size_t min_stack_size() noexcept { return 16 * 1024; }
+  std::size_t stack_size() const noexcept { return size_; }
+  std::size_t guard_size() const noexcept { return guard_; }
+
+  // Returns false only if the kernel refuses memory.
+  bool allocate(stack_span& out) noexcept {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (free_.empty() && !grow()) return false;
+    out = free_.back();
+    free_.pop_back();
+    if (hot_) --hot_;
+    return true;
+  }
+
+  void release(const stack_span& s) noexcept {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (hot_ >= hot_limit) {
+      // Give the pages back. Only the part a fiber can have touched matters;
+      // the guard stays installed (or protected) across MADV_DONTNEED.
+      ::madvise(s.base, s.size, MADV_DONTNEED);
+      if (s.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(s.base) = stack_canary;
+      free_.push_front(s);  // cold stacks are handed out last
+    } else {
+      free_.push_back(s);
+      ++hot_;
+    }
+  }
+
+  // Bytes mapped for stacks (virtual), for diagnostics and tests.
+  std::size_t mapped_bytes() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::size_t n = 0;
+    for (auto& s : slabs_) n += s.second;
+    return n;
+  }
+
+  static constexpr std::size_t hot_limit = 256;
+
+ private:
+  bool grow() noexcept {
+    std::size_t bytes = per_slab_ * stride_;
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                     -1, 0);
+    if (p == MAP_FAILED) return false;
+    slabs_.emplace_back(p, bytes);
+    char* slab = static_cast<char*>(p);
+    auto& budget = guard_budget::get();
+    for (std::size_t i = per_slab_; i-- > 0;) {
+      char* guard = slab + i * stride_;
+      stack_span s{guard + guard_, size_, guard_kind::canary, guard_};
+      int works = budget.madvise_works.load(std::memory_order_relaxed);
+      if (works != 0) {
+        bool ok = ::madvise(guard, guard_, madv_guard_install) == 0;
+        if (works < 0) budget.madvise_works.store(ok ? 1 : 0, std::memory_order_relaxed);
+        if (ok) s.guard = guard_kind::madvise_guard;
+      }
+      if (s.guard == guard_kind::canary && budget.take_mprotect() && ::mprotect(guard, guard_, PROT_NONE) == 0)
+        s.guard = guard_kind::mprotect_guard;
+      if (s.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(s.base) = stack_canary;
+      free_.push_back(s);
+    }
+    return true;
+  }
+
+  std::size_t size_, guard_, stride_, per_slab_;
+  mutable std::mutex mu_;
+  std::deque<stack_span> free_;  // back = most recently freed (hot)
+  std::size_t hot_ = 0;
+  std::vector<std::pair<void*, std::size_t>> slabs_;
+};
+
+}  // namespace jiffy::detail

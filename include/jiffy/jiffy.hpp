@@ -1,0 +1,7 @@
+// jiffy/jiffy.hpp — everything jiffy offers, in one include.
+#pragma once
+
+#include <jiffy/options.hpp>
+#include <jiffy/preempt.hpp>
+#include <jiffy/runtime.hpp>
+#include <jiffy/sync.hpp>

@@ -1,0 +1,46 @@
+// jiffy/options.hpp — what a runtime is configured with and what it reports.
+//
+// Rules:
+//  * runtime_options is an aggregate, so designated initialisers work:
+//      jiffy::runtime rt({.workers = 2, .preempt = jiffy::preempt_mode::none});
+//  * Every field has a default that suits a general-purpose program.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace jiffy {
+
+// The kernel's Kconfig preemption models (PREEMPT_NONE, PREEMPT_VOLUNTARY,
+// PREEMPT).
+enum class preempt_mode {
+  none,       // a fiber leaves the CPU only when it yields or blocks
+  voluntary,  // ...or at a preemption point once it has used its quantum
+  full,       // ...or asynchronously, by signal, at an async-safe point
+};
+
+struct runtime_options {
+  unsigned workers = 0;                          // 0: one per hardware thread
+  preempt_mode preempt = preempt_mode::full;
+  std::chrono::microseconds quantum{1000};       // time slice before need_resched() is set
+  std::size_t stack_size = 128 * 1024;           // usable bytes per fiber stack (rounded up to pages, min 16 KiB)
+};
+
+// Counters since the runtime started. Each is summed over workers; a
+// snapshot taken while fibers run is approximate.
+struct runtime_stats {
+  std::uint64_t fibers_spawned = 0;
+  std::uint64_t fibers_finished = 0;
+  std::uint64_t context_switches = 0;       // every fiber switch, voluntary or not
+  std::uint64_t yields = 0;                 // this_fiber::yield() calls that switched
+  std::uint64_t parks = 0;                  // blocking waits (mutex, condition, join, sleep, ...)
+  std::uint64_t steals = 0;                 // successful work-stealing raids
+  std::uint64_t worker_sleeps = 0;          // times an idle worker parked its thread
+  std::uint64_t preemptions = 0;            // involuntary switches forced by the preemption signal
+  std::uint64_t voluntary_reschedules = 0;  // switches at a preemption point because need_resched() was set
+  std::uint64_t deferred_preemptions = 0;   // preemption signals that found preempt_count > 0 or an unsafe point
+  std::uint64_t signals_sent = 0;           // preemption signals sent to workers
+};
+
+}  // namespace jiffy

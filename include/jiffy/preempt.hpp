@@ -1,0 +1,119 @@
+// jiffy/preempt.hpp — preempt counts and migration control, in the kernel's
+// vocabulary (include/linux/preempt.h).
+//
+// Rules:
+//  * preempt_count() > 0 means "do not switch me out": no preemption, no
+//    migration. The count is nestable and lives with the fiber: it is saved
+//    when the fiber is switched out and restored when it resumes, on whatever
+//    worker. On a plain OS thread each thread has its own count.
+//  * While the count is above 0 the fiber stays on its worker, so
+//    this_fiber::worker_index() and per-worker data are stable.
+//  * Blocking or yielding with the count above 0 is a bug ("scheduling while
+//    atomic"): debug builds abort with that message. So does preempt_enable()
+//    below zero.
+//  * preempt_enable() that brings the count to 0 while need_resched() is set
+//    switches right there: that is where a deferred preemption lands.
+//  * migrate_disable() is weaker: the fiber may still be switched out, but it
+//    always resumes on the same worker (for code that keeps thread_local
+//    state across a switch).
+//  * All of these are a few instructions: the count is reached through one
+//    thread-pointer-relative address (detail/cpu_local.hpp), and the signal
+//    fences are compiler barriers only, because the preemption signal runs on
+//    the same thread as the code it interrupts.
+#pragma once
+
+#include <jiffy/detail/cpu_local.hpp>
+#include <jiffy/detail/diag.hpp>
+
+#include <atomic>
+
+namespace jiffy {
+
+namespace detail {
+// Set by the first runtime; a count can only reach need_resched while a
+// runtime exists, so a null hook is never called.
+inline void (*preempt_schedule_hook)() noexcept = nullptr;
+
+[[gnu::noinline, gnu::cold]] inline void preempt_schedule() noexcept {
+  if (preempt_schedule_hook) preempt_schedule_hook();
+}
+
+[[gnu::noinline, gnu::cold, noreturn]] inline void preempt_underflow(const char* what) noexcept {
+  message m;
+  fatal(m.text("jiffy: BUG: ").text(what).text(" underflow: called more often than its disable"));
+}
+}  // namespace detail
+
+inline void preempt_disable() noexcept {
+  detail::cpu_local* c = detail::this_cpu();
+  ++c->preempt_count;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the protected code stays after the increment
+}
+
+inline void preempt_enable_no_resched() noexcept {
+  detail::cpu_local* c = detail::this_cpu();
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // ...and before the decrement
+  if constexpr (detail::debug_checks)
+    if ((c->preempt_count & detail::preempt_user_mask) == 0) detail::preempt_underflow("preempt_enable()");
+  --c->preempt_count;
+}
+
+inline void preempt_enable() noexcept {
+  detail::cpu_local* c = detail::this_cpu();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if constexpr (detail::debug_checks)
+    if ((c->preempt_count & detail::preempt_user_mask) == 0) detail::preempt_underflow("preempt_enable()");
+  // relaxed: need_resched is a hint from the timer; the switch itself
+  // synchronises through the run queues.
+  if (--c->preempt_count == 0 && c->need_resched.load(std::memory_order_relaxed)) detail::preempt_schedule();
+}
+
+inline void preempt_check_resched() noexcept {
+  detail::cpu_local* c = detail::this_cpu();
+  if (c->preempt_count == 0 && c->need_resched.load(std::memory_order_relaxed)) detail::preempt_schedule();
+}
+
+inline unsigned preempt_count() noexcept { return detail::this_cpu()->preempt_count; }
+
+inline bool preemptible() noexcept { return detail::this_cpu()->preempt_count == 0; }
+
+inline bool need_resched() noexcept { return detail::this_cpu()->need_resched.load(std::memory_order_relaxed) != 0; }
+
+// An explicit preemption point for long loops: switches if the running fiber
+// has used up its quantum and someone else is waiting. A no-op outside
+// fibers and while preempt-disabled.
+inline void cond_resched() noexcept { preempt_check_resched(); }
+
+class preempt_guard {
+ public:
+  preempt_guard() noexcept { preempt_disable(); }
+  ~preempt_guard() { preempt_enable(); }
+  preempt_guard(const preempt_guard&) = delete;
+  preempt_guard& operator=(const preempt_guard&) = delete;
+};
+
+inline void migrate_disable() noexcept {
+  detail::cpu_local* c = detail::this_cpu();
+  ++c->migrate_disable;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+inline void migrate_enable() noexcept {
+  detail::cpu_local* c = detail::this_cpu();
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if constexpr (detail::debug_checks)
+    if (c->migrate_disable == 0) detail::preempt_underflow("migrate_enable()");
+  --c->migrate_disable;
+}
+
+inline unsigned migrate_disable_count() noexcept { return detail::this_cpu()->migrate_disable; }
+
+class migrate_guard {
+ public:
+  migrate_guard() noexcept { migrate_disable(); }
+  ~migrate_guard() { migrate_enable(); }
+  migrate_guard(const migrate_guard&) = delete;
+  migrate_guard& operator=(const migrate_guard&) = delete;
+};
+
+}  // namespace jiffy
