@@ -280,21 +280,11 @@ inline void sleep_until_ns(std::int64_t deadline) noexcept {
   jiffy::detail::waiter wt;
   jiffy::detail::block_waiter(wt, nullptr, deadline);
 }
-template <class Clock, class Dur>
-std::int64_t to_monotonic_ns(std::chrono::time_point<Clock, Dur> t) {
-  using namespace std::chrono;
-  if constexpr (std::is_same_v<Clock, steady_clock>) {
-    return duration_cast<nanoseconds>(t.time_since_epoch()).count();
-  } else {
-    auto left = t - Clock::now();
-    return jiffy::detail::now_ns() + duration_cast<nanoseconds>(left).count();
-  }
-}
 }  // namespace detail_sleep
 
 template <class Clock, class Dur>
 void sleep_until(std::chrono::time_point<Clock, Dur> t) {
-  detail_sleep::sleep_until_ns(detail_sleep::to_monotonic_ns(t));
+  detail_sleep::sleep_until_ns(jiffy::detail::to_monotonic_ns(t));
 }
 
 template <class Rep, class Period>

@@ -121,12 +121,12 @@ class condition_variable {
 
   template <class Lock, class Clock, class Duration>
   std::cv_status wait_until(Lock& lock, const std::chrono::time_point<Clock, Duration>& t) {
-    return wait_ns(lock, this_fiber::detail_sleep::to_monotonic_ns(t));
+    return wait_ns(lock, detail::to_monotonic_ns(t));
   }
 
   template <class Lock, class Clock, class Duration, class Predicate>
   bool wait_until(Lock& lock, const std::chrono::time_point<Clock, Duration>& t, Predicate pred) {
-    std::int64_t deadline = this_fiber::detail_sleep::to_monotonic_ns(t);
+    std::int64_t deadline = detail::to_monotonic_ns(t);
     while (!pred())
       if (wait_ns(lock, deadline) == std::cv_status::timeout) return pred();
     return true;

@@ -21,6 +21,8 @@
 
 #include <cstdint>
 
+#if defined(__x86_64__)
+
 namespace jiffy::detail {
 
 struct transfer {
@@ -97,3 +99,5 @@ inline void* make_context(void* stack_top, context_entry entry) noexcept {
 inline transfer jump_context(void* to, void* data) noexcept { return jiffy_jump_context_v1(to, data); }
 
 }  // namespace jiffy::detail
+
+#endif  // __x86_64__

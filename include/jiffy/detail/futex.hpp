@@ -18,6 +18,7 @@
 #include <climits>
 #include <cstdint>
 #include <ctime>
+#include <type_traits>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,6 +47,17 @@ inline void futex_wake(std::atomic<std::uint32_t>* word, int count = 1) noexcept
 inline std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// Converts a time point of any clock to now_ns()'s time base.
+template <class Clock, class Dur>
+std::int64_t to_monotonic_ns(std::chrono::time_point<Clock, Dur> t) {
+  using namespace std::chrono;
+  if constexpr (std::is_same_v<Clock, steady_clock>) {
+    return duration_cast<nanoseconds>(t.time_since_epoch()).count();
+  } else {
+    return now_ns() + duration_cast<nanoseconds>(t - Clock::now()).count();
+  }
 }
 
 class thread_parker {

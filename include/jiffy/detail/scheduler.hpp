@@ -495,11 +495,13 @@ inline void preempt_schedule_impl() noexcept {
 
   // Wake joiners. A joiner may drop the handle's reference right away; the
   // running reference keeps the stack until fiber_retire.
+  worker* w = this_cpu()->w;
+  // Counted before joiners wake, so a joiner's stats() already includes it.
+  worker_counters::bump(w->counters.finished);
   self->join_lock.lock();
   self->done = true;
   wake_all_and_unlock(self->joiners, self->join_lock);
-  worker* w = this_cpu()->w;
-  worker_counters::bump(w->counters.finished);
+  w = this_cpu()->w;  // waking can't switch, but keep the rule: re-read after any call that might
   switch_to(pick_next(w), post_action{post_action::retire});
   __builtin_unreachable();
 }

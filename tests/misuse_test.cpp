@@ -1,0 +1,143 @@
+// Misuse is reported with a message naming it, never a silent crash or hang.
+// This binary is built with JIFFY_DEBUG=1 in every configuration, so the
+// debug checks are tested in release builds too.
+#include "support.hpp"
+
+#include <jiffy/jiffy.hpp>
+
+#include <csignal>
+#include <string>
+
+TEST_CASE("misuse of the preempt count is reported, not silent") {
+  SUBCASE("yield while preempt-disabled") {
+    auto r = test::run_in_child([] {
+      jiffy::runtime rt({.workers = 1});
+      rt.block_on([] {
+        jiffy::preempt_disable();
+        jiffy::this_fiber::yield();
+      });
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(r.err.find("jiffy: BUG: scheduling while atomic") != std::string::npos);
+  }
+  SUBCASE("blocking on a mutex while preempt-disabled") {
+    auto r = test::run_in_child([] {
+      jiffy::mutex m;
+      jiffy::preempt_guard g;
+      m.lock();
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(r.err.find("scheduling while atomic: mutex::lock()") != std::string::npos);
+  }
+  SUBCASE("preempt_enable below zero") {
+    auto r = test::run_in_child([] { jiffy::preempt_enable(); });
+    CHECK(r.signal == SIGABRT);
+    CHECK(r.err.find("preempt_enable() underflow") != std::string::npos);
+  }
+  SUBCASE("migrate_enable below zero") {
+    auto r = test::run_in_child([] { jiffy::migrate_enable(); });
+    CHECK(r.signal == SIGABRT);
+    CHECK(r.err.find("migrate_enable() underflow") != std::string::npos);
+  }
+  SUBCASE("a fiber that exits preempt-disabled is reported and the count is fixed up") {
+    auto r = test::run_in_child([] {
+      jiffy::runtime rt({.workers = 1});
+      rt.spawn([] { jiffy::preempt_disable(); }).join();
+      unsigned after = rt.block_on([] { return jiffy::preempt_count(); });
+      if (after != 0) std::abort();
+    });
+    CHECK(r.exited);
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find("exited with preempt_count 1") != std::string::npos);
+  }
+}
+
+static bool mentions(const test::child_result& r, const char* what) { return r.err.find(what) != std::string::npos; }
+
+TEST_CASE("handle misuse is reported") {
+  SUBCASE("destroying a joinable fiber") {
+    auto r = test::run_in_child([] {
+      jiffy::runtime rt({.workers = 1});
+      { auto f = rt.spawn([] {}); }
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "joinable jiffy::fiber was destroyed"));
+  }
+  SUBCASE("joining an empty handle") {
+    auto r = test::run_in_child([] {
+      jiffy::fiber f;
+      f.join();
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "not joinable"));
+  }
+  SUBCASE("a fiber joining itself") {
+    auto r = test::run_in_child([] {
+      jiffy::runtime rt({.workers = 1});
+      jiffy::fiber self;
+      std::atomic<bool> ready{false};
+      jiffy::fiber f = rt.spawn([&] {
+        while (!ready.load()) jiffy::this_fiber::yield();
+        self.join();
+      });
+      self = std::move(f);
+      ready = true;
+      rt.block_on([] {});
+      std::abort();
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "called by the fiber itself"));
+  }
+  SUBCASE("spawn outside a fiber") {
+    auto r = test::run_in_child([] { jiffy::spawn([] {}).detach(); });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "jiffy::spawn() called outside a fiber"));
+  }
+  SUBCASE("pinning to a worker that does not exist") {
+    auto r = test::run_in_child([] {
+      jiffy::runtime rt({.workers = 2});
+      rt.spawn_pinned(7, [] {}).join();
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "worker 7 does not exist"));
+  }
+  SUBCASE("destroying a runtime from its own fiber") {
+    auto r = test::run_in_child([] {
+      auto* rt = new jiffy::runtime({.workers = 1});
+      rt->block_on([rt] { delete rt; });
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "runtime destroyed from one of its own fibers"));
+  }
+}
+
+TEST_CASE("synchronisation misuse is reported") {
+  SUBCASE("unlocking an unlocked mutex") {
+    auto r = test::run_in_child([] {
+      jiffy::mutex m;
+      m.unlock();
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "mutex::unlock() of a mutex that is not locked"));
+  }
+  SUBCASE("wait_group below zero") {
+    auto r = test::run_in_child([] {
+      jiffy::wait_group wg;
+      wg.done();
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "wait_group counter went negative"));
+  }
+  SUBCASE("waiting on a wait_group while preempt-disabled") {
+    auto r = test::run_in_child([] {
+      jiffy::runtime rt({.workers = 1});
+      rt.block_on([] {
+        jiffy::wait_group wg(1);
+        jiffy::preempt_guard g;
+        wg.wait();
+      });
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "scheduling while atomic: wait_group::wait()"));
+  }
+}

@@ -1,0 +1,217 @@
+// The scheduler: spawning, joining, stealing, idling, shutting down.
+#include "support.hpp"
+
+#include <jiffy/jiffy.hpp>
+
+#include <set>
+#include <string>
+#include <sys/resource.h>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("block_on runs a function as a fiber and returns its value") {
+  jiffy::runtime rt({.workers = 2});
+  CHECK(rt.workers() == 2);
+  int v = rt.block_on([] { return jiffy::this_fiber::in_fiber() ? 42 : -1; });
+  CHECK(v == 42);
+  std::string s = rt.block_on([] { return std::string("from a fiber"); });
+  CHECK(s == "from a fiber");
+  bool ran = false;
+  rt.block_on([&] { ran = jiffy::this_fiber::worker_index() < 2; });
+  CHECK(ran);
+}
+
+TEST_CASE("a default runtime has one worker per hardware thread") {
+  jiffy::runtime rt;
+  unsigned hw = std::thread::hardware_concurrency();
+  CHECK(rt.workers() == (hw ? hw : 1));
+  CHECK(rt.options().preempt == jiffy::preempt_mode::full);
+}
+
+#if JIFFY_EXCEPTIONS
+TEST_CASE("block_on rethrows the function's exception") {
+  jiffy::runtime rt({.workers = 1});
+  CHECK_THROWS_WITH_AS(rt.block_on([]() -> int { throw std::runtime_error("boom"); }), "boom", std::runtime_error);
+  CHECK(rt.block_on([] { return 7; }) == 7);  // the runtime is unharmed
+}
+#endif
+
+TEST_CASE("spawned fibers run, join from threads and from fibers, and carry distinct ids") {
+  test::watchdog wd(60s, "spawn/join");
+  jiffy::runtime rt({.workers = 2, .preempt = jiffy::preempt_mode::none});
+  std::atomic<int> ran{0};
+  std::vector<jiffy::fiber> fs;
+  std::set<std::uint64_t> ids;
+  for (int i = 0; i < 100; ++i) {
+    fs.push_back(rt.spawn([&] { ++ran; }));
+    ids.insert(fs.back().id());
+  }
+  CHECK(ids.size() == 100);
+  for (auto& f : fs) {
+    CHECK(f.joinable());
+    f.join();
+    CHECK_FALSE(f.joinable());
+  }
+  CHECK(ran.load() == 100);
+  int inner = rt.block_on([] {
+    std::atomic<int> n{0};
+    std::vector<jiffy::fiber> kids;
+    for (int i = 0; i < 100; ++i) kids.push_back(jiffy::spawn([&] { ++n; }));
+    for (auto& k : kids) k.join();
+    return n.load();
+  });
+  CHECK(inner == 100);
+}
+
+TEST_CASE("fiber handles move like std::thread") {
+  jiffy::runtime rt({.workers = 1});
+  jiffy::fiber a = rt.spawn([] {});
+  jiffy::fiber b = std::move(a);
+  CHECK_FALSE(a.joinable());
+  CHECK(b.joinable());
+  jiffy::fiber c;
+  c = std::move(b);
+  c.join();
+}
+
+TEST_CASE("destroying a runtime waits for detached fibers") {
+  test::watchdog wd(60s, "runtime destructor");
+  std::atomic<int> finished{0};
+  {
+    jiffy::runtime rt({.workers = 2});
+    for (int i = 0; i < 50; ++i)
+      rt.spawn([&] {
+          jiffy::this_fiber::sleep_for(2ms);
+          jiffy::this_fiber::yield();
+          ++finished;
+        }).detach();
+  }
+  CHECK(finished.load() == 50);
+}
+
+TEST_CASE("work spreads across workers: a fiber blocked behind a busy one is stolen") {
+  test::watchdog wd(60s, "stealing");
+  jiffy::runtime rt({.workers = 2, .preempt = jiffy::preempt_mode::none});
+  std::atomic<bool> release{false};
+  std::atomic<unsigned> hog_worker{99}, other_worker{99};
+  rt.block_on([&] {
+    // The hog never yields until the second fiber has run; the second can
+    // only run if the other worker takes it.
+    jiffy::fiber hog = jiffy::spawn([&] {
+      hog_worker = jiffy::this_fiber::worker_index();
+      while (!release.load()) {
+      }
+    });
+    jiffy::fiber other = jiffy::spawn([&] {
+      other_worker = jiffy::this_fiber::worker_index();
+      release = true;
+    });
+    hog.join();
+    other.join();
+  });
+  CHECK(release.load());
+  CHECK(hog_worker.load() != other_worker.load());
+  CHECK(rt.stats().fibers_finished >= 3);
+}
+
+TEST_CASE("fibers migrate between workers over time, and spawn from many threads at once") {
+  test::watchdog wd(120s, "migration");
+  jiffy::runtime rt({.workers = 2, .preempt = jiffy::preempt_mode::none});
+  std::atomic<int> total{0};
+  std::vector<std::thread> spawners;
+  for (int t = 0; t < 4; ++t)
+    spawners.emplace_back([&] {
+      std::vector<jiffy::fiber> fs;
+      for (int i = 0; i < test::scale(500); ++i)
+        fs.push_back(rt.spawn([&] {
+          for (int k = 0; k < 20; ++k) jiffy::this_fiber::yield();
+          ++total;
+        }));
+      for (auto& f : fs) f.join();
+    });
+  for (auto& s : spawners) s.join();
+  CHECK(total.load() == 4 * test::scale(500));
+}
+
+TEST_CASE("idle workers park and burn no CPU") {
+  jiffy::runtime rt({.workers = 2});
+  rt.block_on([] {});
+  std::this_thread::sleep_for(50ms);  // let both workers go idle
+  auto cpu_us = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000L + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+  };
+  long before = cpu_us();
+  std::this_thread::sleep_for(500ms);
+  long used = cpu_us() - before;
+  // Two spinning workers would burn ~1,000,000 µs here; parked ones ~0.
+  CHECK(used < 100000);
+  MESSAGE("CPU time used by an idle 2-worker runtime in 500 ms: " << used << " µs");
+}
+
+TEST_CASE("sleep_for and sleep_until wait at least as long as asked, on fibers and threads") {
+  test::watchdog wd(60s, "sleep");
+  jiffy::runtime rt({.workers = 2});
+  auto measure = [] {
+    auto t0 = std::chrono::steady_clock::now();
+    jiffy::this_fiber::sleep_for(20ms);
+    auto t1 = std::chrono::steady_clock::now();
+    jiffy::this_fiber::sleep_until(std::chrono::system_clock::now() + 10ms);
+    auto t2 = std::chrono::steady_clock::now();
+    return std::pair{t1 - t0, t2 - t1};
+  };
+  auto [fa, fb] = rt.block_on(measure);
+  CHECK(fa >= 20ms);
+  CHECK(fb >= 9ms);  // system_clock to steady_clock conversion may lose a little
+  auto [ta, tb] = measure();
+  CHECK(ta >= 20ms);
+  CHECK(tb >= 9ms);
+}
+
+TEST_CASE("many sleeping fibers wake in deadline order on one worker") {
+  test::watchdog wd(60s, "timers");
+  jiffy::runtime rt({.workers = 1});
+  std::vector<int> order;
+  rt.block_on([&] {
+    std::vector<jiffy::fiber> fs;
+    for (int i = 9; i >= 0; --i)
+      fs.push_back(jiffy::spawn([&order, i] {
+        jiffy::this_fiber::sleep_for(std::chrono::milliseconds(5 * i + 1));
+        order.push_back(i);
+      }));
+    for (auto& f : fs) f.join();
+  });
+  CHECK(order == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+}
+
+TEST_CASE("two runtimes in one process are independent") {
+  test::watchdog wd(60s, "two runtimes");
+  jiffy::runtime a({.workers = 1}), b({.workers = 2});
+  auto fa = a.spawn([&] { return; });
+  int from_b = b.block_on([] { return static_cast<int>(jiffy::this_fiber::worker_index()) + 100; });
+  fa.join();
+  CHECK(from_b >= 100);
+  CHECK(from_b <= 101);
+  // A fiber of one runtime may spawn into and wait on the other.
+  int cross = a.block_on([&] { return b.block_on([] { return 5; }); });
+  CHECK(cross == 5);
+}
+
+TEST_CASE("stats count what happened") {
+  jiffy::runtime rt({.workers = 1, .preempt = jiffy::preempt_mode::none});
+  rt.block_on([] {
+    auto f = jiffy::spawn([] {
+      for (int i = 0; i < 10; ++i) jiffy::this_fiber::yield();
+    });
+    for (int i = 0; i < 10; ++i) jiffy::this_fiber::yield();
+    f.join();
+  });
+  auto s = rt.stats();
+  CHECK(s.fibers_finished == 2);
+  CHECK(s.yields >= 10);
+  CHECK(s.context_switches >= 20);
+  CHECK(s.preemptions == 0);
+}
