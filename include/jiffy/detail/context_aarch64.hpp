@@ -93,7 +93,12 @@ inline void* make_context(void* stack_top, context_entry entry) noexcept {
   return frame;
 }
 
-inline transfer jump_context(void* to, void* data) noexcept { return jiffy_jump_context_v1(to, data); }
+// Always inlined: under TSan, a call boundary between __tsan_switch_to_fiber
+// and the jump would record its entry on one fiber's shadow stack and its exit
+// on the other's (what happens at -O0 without this).
+[[gnu::always_inline]] inline transfer jump_context(void* to, void* data) noexcept {
+  return jiffy_jump_context_v1(to, data);
+}
 
 }  // namespace jiffy::detail
 

@@ -10,6 +10,9 @@
 //    the jump. Flag 0 makes the switch a synchronisation point, which matches
 //    the runtime: whatever a fiber did before it parked happens-before what
 //    its waker's fiber does next on that thread.
+//  * The before/after hooks are always inlined into the switch: nothing
+//    instrumented may run between telling TSan about the switch and the
+//    jump itself, at any optimisation level.
 //  * Without sanitizers every function here is an empty inline.
 #pragma once
 
@@ -70,7 +73,7 @@ inline void sanitizer_destroy_fiber(sanitizer_context& c) noexcept {
 
 // Called on the leaving side, immediately before the jump. `leaving_for_good`
 // is true when `from` will never be resumed (a finished fiber).
-inline void sanitizer_before_switch(sanitizer_context& from, sanitizer_context& to, bool leaving_for_good) noexcept {
+[[gnu::always_inline]] inline void sanitizer_before_switch(sanitizer_context& from, sanitizer_context& to, bool leaving_for_good) noexcept {
 #if JIFFY_ASAN
   __sanitizer_start_switch_fiber(leaving_for_good ? nullptr : &from.asan_fake_stack, to.stack_bottom, to.stack_size);
 #else
@@ -85,7 +88,7 @@ inline void sanitizer_before_switch(sanitizer_context& from, sanitizer_context& 
 }
 
 // Called on the arriving side, immediately after the jump returns.
-inline void sanitizer_after_switch(sanitizer_context& self) noexcept {
+[[gnu::always_inline]] inline void sanitizer_after_switch(sanitizer_context& self) noexcept {
 #if JIFFY_ASAN
   const void* bottom = nullptr;
   std::size_t size = 0;
