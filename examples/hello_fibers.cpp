@@ -1,7 +1,7 @@
 // hello_fibers: fibers on workers, a job counter, and a preempt-disabled
 // section that uses per-worker data safely.
 //
-// 1000 jobs run as fibers on 2 workers. Each adds its number to a per-worker
+// 1000 small jobs run as fibers on 2 workers. Each adds its number to a per-worker
 // slot: inside preempt_guard the fiber cannot be switched out or moved, so
 // worker_index() is stable and the slot is touched by one fiber at a time
 // without a lock. A wait_group counts the jobs down.
@@ -24,6 +24,8 @@ int main() {
     for (int i = 1; i <= 1000; ++i) {
       jobs.add();
       jiffy::spawn([&, i] {
+        volatile double work = 0;  // ~20 µs of computing, so both workers get a share
+        for (int k = 1; k < 20000; ++k) work = work + 1.0 / k;
         jiffy::this_fiber::yield();  // let the others run; we may resume on another worker
         {
           jiffy::preempt_guard no_switch;  // preempt_count() == 1: we stay on this worker
