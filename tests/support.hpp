@@ -10,6 +10,9 @@
 //    each fiber costs far more.
 #pragma once
 
+#if !defined(__cpp_exceptions) && !defined(DOCTEST_CONFIG_NO_EXCEPTIONS_BUT_WITH_ALL_ASSERTS)
+#define DOCTEST_CONFIG_NO_EXCEPTIONS_BUT_WITH_ALL_ASSERTS
+#endif
 #include <doctest.h>
 
 #include <jiffy/detail/config.hpp>

@@ -27,6 +27,7 @@
 #include <jiffy/detail/sanitizers.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -103,6 +104,20 @@ struct guard_budget {
   }
 };
 
+// Whether reading `addr` faults, found out without taking a fault: the
+// kernel answers EFAULT when write(2) cannot read its buffer. Used once, to
+// check that MADV_GUARD_INSTALL did install a guard (an emulator such as
+// qemu-user accepts advice it does not know and ignores it).
+inline bool guard_is_effective(const void* addr) noexcept {
+  int fds[2];
+  if (::pipe(fds) != 0) return false;
+  errno = 0;
+  bool faults = ::write(fds[1], addr, 1) < 0 && errno == EFAULT;
+  ::close(fds[0]);
+  ::close(fds[1]);
+  return faults;
+}
+
 class stack_pool {
  public:
   // `stack_size` is the usable size requested; `guard_size` the guard below.
@@ -174,7 +189,10 @@ class stack_pool {
       int works = budget.madvise_works.load(std::memory_order_relaxed);
       if (works != 0) {
         bool ok = ::madvise(guard, guard_, madv_guard_install) == 0;
-        if (works < 0) budget.madvise_works.store(ok ? 1 : 0, std::memory_order_relaxed);
+        if (works < 0) {
+          ok = ok && guard_is_effective(guard);
+          budget.madvise_works.store(ok ? 1 : 0, std::memory_order_relaxed);
+        }
         if (ok) s.guard = guard_kind::madvise_guard;
       }
       if (s.guard == guard_kind::canary && budget.take_mprotect() && ::mprotect(guard, guard_, PROT_NONE) == 0)
