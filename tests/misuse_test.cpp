@@ -6,6 +6,9 @@
 #include <jiffy/jiffy.hpp>
 
 #include <csignal>
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
 #include <string>
 
 TEST_CASE("misuse of the preempt count is reported, not silent") {
@@ -141,3 +144,18 @@ TEST_CASE("synchronisation misuse is reported") {
     CHECK(mentions(r, "scheduling while atomic: wait_group::wait()"));
   }
 }
+
+#if JIFFY_EXCEPTIONS
+TEST_CASE("an exception escaping a fiber calls std::terminate, as with std::thread") {
+  auto r = test::run_in_child([] {
+    std::set_terminate([] {
+      std::fputs("terminate handler ran\n", stderr);
+      std::abort();
+    });
+    jiffy::runtime rt({.workers = 1});
+    rt.spawn([] { throw std::runtime_error("escaped"); }).join();
+  });
+  CHECK(r.signal == SIGABRT);
+  CHECK(mentions(r, "terminate handler ran"));
+}
+#endif
