@@ -96,7 +96,7 @@ struct round_probe {
 };
 void round_entry(transfer t) noexcept {
   auto* p = static_cast<round_probe*>(t.data);
-  p->seen_round = std::fegetround();  // a fresh context starts in the default mode
+  p->seen_round = std::fegetround();  // a fresh context starts with its creator's mode
   std::fesetround(FE_UPWARD);         // ...and its own change stays its own
   t = jump_context(t.from, nullptr);
   p->seen_round = std::fegetround();
@@ -105,13 +105,14 @@ void round_entry(transfer t) noexcept {
 }
 }  // namespace
 
-TEST_CASE("each context keeps its own floating-point control state") {
+TEST_CASE("each context keeps its own floating-point control state, starting from its creator's") {
   stack_mem stack;
   round_probe probe;
-  std::fesetround(FE_TOWARDZERO);
+  std::fesetround(FE_DOWNWARD);
   void* ctx = make_context(stack.top(), &round_entry);
+  std::fesetround(FE_TOWARDZERO);
   transfer t = jump_context(ctx, &probe);
-  CHECK(probe.seen_round == FE_TONEAREST);
+  CHECK(probe.seen_round == FE_DOWNWARD);
   CHECK(std::fegetround() == FE_TOWARDZERO);  // the other side's FE_UPWARD did not leak here
   t = jump_context(t.from, nullptr);
   CHECK(probe.seen_round == FE_UPWARD);       // and ours did not leak there

@@ -199,7 +199,7 @@ class runtime {
   template <class F>
   static detail::fiber_control* start_on(detail::runtime_core* rt, F&& f, int pin_to) {
     detail::fiber_control* fc = detail::create_fiber(rt, std::forward<F>(f), pin_to);
-    detail::make_runnable(fc);
+    detail::make_runnable(fc, detail::ready_reason::spawned);
     return fc;
   }
   template <class F>

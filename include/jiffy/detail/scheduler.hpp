@@ -12,9 +12,16 @@
 // Queues.  Each worker has a stealable ring (fibers free to migrate), a
 // private FIFO for fibers that must run on this worker (pinned at spawn, or
 // inside migrate_disable()), and an inbox through which other threads hand it
-// such fibers. A fiber made runnable by a worker goes to that worker (the
-// waker's cache is warm with what it just wrote); made runnable by a plain
-// thread, it goes to the global queue.
+// such fibers. A new fiber goes to its spawner's ring and may wake an idle
+// worker to share the work. A fiber woken by a fiber (a mutex hand-off, a
+// notify, a join) goes to the waker's `runnext` slot and runs as soon as the
+// waker stops: it is likely to touch what the waker just wrote, and a
+// hand-off between two fibers then costs two switches on one worker, not a
+// futex wake of another. Thieves leave `runnext` alone unless it sits there
+// for a few microseconds, and after 16 picks in a row from `runnext` a worker
+// serves its queues first, so two fibers handing off to each other cannot
+// starve the rest. Made runnable by a plain thread, a fiber goes to the
+// global queue.
 //
 // How a switch happens.  A context switch is a jump between stacks
 // (context_*.hpp). The side that leaves describes what must happen once it
@@ -131,6 +138,8 @@ struct worker {
   cpu_local* cpu = nullptr;  // this worker's thread state, for remote need_resched
 
   run_ring<fiber_control> ring;
+  std::atomic<fiber_control*> runnext{nullptr};  // owner sets; owner or a patient thief takes
+  unsigned runnext_streak = 0;
   intrusive_fifo<fiber_control> home_queue;  // only this worker touches it
   raw_spinlock inbox_lock;
   intrusive_fifo<fiber_control> inbox;  // guarded by inbox_lock
@@ -150,6 +159,12 @@ struct worker {
   std::atomic<std::int64_t> sleep_deadline{0};  // when a sleeping worker will wake by itself
   bool in_idle_list = false;  // guarded by runtime_core::idle_lock
   bool spinning = false;      // woken to look for work and not yet found any
+
+  // Recently freed stacks, reused without the pool's lock. Touched only by
+  // this worker's thread, inside the runtime section.
+  static constexpr unsigned stack_cache_size = 16;
+  stack_span stack_cache[stack_cache_size];
+  unsigned stack_cached = 0;
 
   worker_counters counters;
 };
@@ -270,8 +285,10 @@ inline void inbox_drain(worker* w) noexcept {
   w->inbox_lock.unlock();
 }
 
+enum class ready_reason { spawned, woken };
+
 // Makes a parked or new fiber runnable. Callable from any thread.
-inline void make_runnable(fiber_control* f) noexcept {
+inline void make_runnable(fiber_control* f, ready_reason why = ready_reason::woken) noexcept {
   worker* w = this_cpu()->w;
   runtime_core* rt = f->rt;
   if (f->must_stay_home()) {
@@ -287,10 +304,17 @@ inline void make_runnable(fiber_control* f) noexcept {
     }
     return;
   }
-  if (w && w->rt == rt)
+  if (w && w->rt == rt) {
+    if (why == ready_reason::woken) {
+      // acq_rel: a thief that takes it must see its saved context.
+      fiber_control* displaced = w->runnext.exchange(f, std::memory_order_acq_rel);
+      if (!displaced) return;  // this worker runs it as soon as the waker stops
+      f = displaced;
+    }
     ring_push(w, f);
-  else
+  } else {
     global_push(rt, f);
+  }
   wake_idle_if_needed(rt);
 }
 
@@ -334,13 +358,42 @@ inline fiber_control* pick_local(worker* w) noexcept {
 
 // The next fiber for worker w from its own queues, the global queue and its
 // timers; never steals. Runs on w's thread.
+inline fiber_control* take_runnext(worker* w) noexcept {
+  if (!w->runnext.load(std::memory_order_relaxed)) return nullptr;
+  return w->runnext.exchange(nullptr, std::memory_order_acq_rel);
+}
+
 inline fiber_control* pick_next(worker* w) noexcept {
   runtime_core* rt = w->rt;
   if (w->timers.earliest() != no_deadline) run_timers(w, now_ns());
   if (++w->pick_tick % 61 == 0)
     if (fiber_control* f = global_pop(rt)) return f;
+  if (w->runnext_streak < 16) {
+    if (fiber_control* f = take_runnext(w)) {
+      ++w->runnext_streak;
+      return f;
+    }
+  }
+  w->runnext_streak = 0;
   if (fiber_control* f = pick_local(w)) return f;
-  return global_pop(rt);
+  if (fiber_control* f = global_pop(rt)) return f;
+  return take_runnext(w);
+}
+
+// A thief takes another worker's runnext only if it is still there after a
+// few microseconds: a fiber just handed a lock or a notification is about to
+// run where it is, and stealing it would turn a local hand-off into a
+// cross-core one.
+inline fiber_control* steal_runnext(worker* victim) noexcept {
+  fiber_control* f = victim->runnext.load(std::memory_order_acquire);
+  if (!f) return nullptr;
+  std::int64_t until = now_ns() + 3000;
+  while (now_ns() < until) {
+    if (victim->runnext.load(std::memory_order_relaxed) != f) return nullptr;
+    cpu_relax();
+  }
+  if (victim->runnext.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel)) return f;
+  return nullptr;
 }
 
 inline std::uint64_t next_random(worker* w) noexcept {
@@ -368,7 +421,15 @@ inline fiber_control* find_work(worker* w) noexcept {
     std::int64_t now = now_ns();
     for (auto& v : rt->workers)
       if (v.get() != w && v->timers.earliest() <= now) run_timers(v.get(), now);
-    if (fiber_control* f = pick_local(w)) return f;
+    if (fiber_control* f = pick_next(w)) return f;
+    for (std::size_t i = 0; i < n; ++i) {
+      worker* v = rt->workers[(start + i) % n].get();
+      if (v == w) continue;
+      if (fiber_control* f = steal_runnext(v)) {
+        worker_counters::bump(w->counters.steals);
+        return f;
+      }
+    }
   }
   return nullptr;
 }
@@ -379,7 +440,9 @@ inline fiber_control* find_work(worker* w) noexcept {
 inline void fiber_retire(fiber_control* f) noexcept;
 inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noexcept;
 
-inline void finish_switch(transfer t) noexcept {
+// Always inlined, with switch_to: an out-of-line call around the jump would
+// end in a `ret` that the return-stack predictor misses on every switch.
+[[gnu::always_inline]] inline void finish_switch(transfer t) noexcept {
   cpu_local* cpu = this_cpu();
   worker* w = cpu->w;
   fiber_control* me = cpu->current;
@@ -417,7 +480,7 @@ inline void finish_switch(transfer t) noexcept {
 // Leaves the current context (a fiber, or the worker's own loop when
 // cpu->current is null) for `next` (a fiber, or the worker's loop when null).
 // Returns when the current context is resumed, possibly on another thread.
-inline void switch_to(fiber_control* next, post_action act) noexcept {
+[[gnu::always_inline]] inline void switch_to(fiber_control* next, post_action act) noexcept {
   cpu_local* cpu = this_cpu();
   worker* w = cpu->w;
   fiber_control* self = cpu->current;
@@ -506,12 +569,36 @@ inline void preempt_schedule_impl() noexcept {
   __builtin_unreachable();
 }
 
+inline void release_stack(runtime_core* rt, const stack_span& s) noexcept {
+  cpu_local* cpu = this_cpu();
+  runtime_enter(cpu);  // the worker's cache must not be shared with a preempting fiber
+  worker* w = cpu->w;
+  if (w && w->rt == rt && w->stack_cached < worker::stack_cache_size)
+    w->stack_cache[w->stack_cached++] = s;
+  else
+    rt->stacks.release(s);
+  runtime_exit(cpu);
+}
+
+inline bool allocate_stack(runtime_core* rt, stack_span& s) noexcept {
+  cpu_local* cpu = this_cpu();
+  runtime_enter(cpu);
+  worker* w = cpu->w;
+  bool ok = true;
+  if (w && w->rt == rt && w->stack_cached)
+    s = w->stack_cache[--w->stack_cached];
+  else
+    ok = rt->stacks.allocate(s);
+  runtime_exit(cpu);
+  return ok;
+}
+
 inline void release_fiber_ref(fiber_control* f) noexcept {
   // acq_rel: whoever frees the stack must see all writes to the control block.
   if (f->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   runtime_core* rt = f->rt;
   stack_span s = f->stack;  // the control block lives on this stack
-  rt->stacks.release(s);
+  release_stack(rt, s);
   rt->drop_ref();
 }
 
@@ -536,7 +623,7 @@ template <class Fn>
 fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to) {
   using F = std::decay_t<Fn>;
   stack_span s;
-  if (!rt->stacks.allocate(s)) fatal("cannot allocate a fiber stack (mmap failed: out of memory or address space)");
+  if (!allocate_stack(rt, s)) fatal("cannot allocate a fiber stack (mmap failed: out of memory or address space)");
   sanitizer_unpoison_stack(s.base, s.size);
   char* top = s.top();
   auto* f = reinterpret_cast<fiber_control*>(
@@ -719,7 +806,7 @@ inline void worker_idle(worker* w) noexcept {
               (rt->stopping.load(std::memory_order_seq_cst) && rt->live.load(std::memory_order_seq_cst) == 0);
   std::int64_t deadline = no_deadline;
   for (auto& v : rt->workers) {
-    if (v.get() != w && !v->ring.empty()) work = true;
+    if (v.get() != w && (!v->ring.empty() || v->runnext.load(std::memory_order_relaxed))) work = true;
     std::int64_t e = v->timers.earliest();
     if (e < deadline) deadline = e;
   }

@@ -143,6 +143,11 @@ class stack_pool {
   // Returns false only if the kernel refuses memory.
   bool allocate(stack_span& out) noexcept {
     std::lock_guard<std::mutex> lk(mu_);
+    if (free_.empty() && !trimming_.empty()) {  // hot stacks waiting to be trimmed: still usable
+      out = trimming_.back();
+      trimming_.pop_back();
+      return true;
+    }
     if (free_.empty() && !grow()) return false;
     out = free_.back();
     free_.pop_back();
@@ -151,17 +156,27 @@ class stack_pool {
   }
 
   void release(const stack_span& s) noexcept {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (hot_ >= hot_limit) {
-      // Give the pages back. Only the part a fiber can have touched matters;
-      // the guard stays installed (or protected) across MADV_DONTNEED.
-      ::madvise(s.base, s.size, MADV_DONTNEED);
-      if (s.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(s.base) = stack_canary;
-      free_.push_front(s);  // cold stacks are handed out last
-    } else {
-      free_.push_back(s);
-      ++hot_;
+    std::vector<stack_span> batch;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (hot_ < hot_limit) {
+        free_.push_back(s);
+        ++hot_;
+        return;
+      }
+      trimming_.push_back(s);
+      if (trimming_.size() < trim_batch) return;
+      batch.swap(trimming_);
     }
+    // Give the pages back, outside the lock: each MADV_DONTNEED is a system
+    // call and, with other threads running, a TLB shoot-down. The guard stays
+    // installed (or protected) across it.
+    for (const stack_span& t : batch) {
+      ::madvise(t.base, t.size, MADV_DONTNEED);
+      if (t.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(t.base) = stack_canary;
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const stack_span& t : batch) free_.push_front(t);  // cold stacks are handed out last
   }
 
   // Bytes mapped for stacks (virtual), for diagnostics and tests.
@@ -173,6 +188,7 @@ class stack_pool {
   }
 
   static constexpr std::size_t hot_limit = 256;
+  static constexpr std::size_t trim_batch = 64;
 
  private:
   bool grow() noexcept {
@@ -207,6 +223,7 @@ class stack_pool {
   mutable std::mutex mu_;
   std::deque<stack_span> free_;  // back = most recently freed (hot)
   std::size_t hot_ = 0;
+  std::vector<stack_span> trimming_;  // beyond hot_limit, waiting to be trimmed in a batch
   std::vector<std::pair<void*, std::size_t>> slabs_;
 };
 
