@@ -4,4 +4,5 @@
 #include <jiffy/options.hpp>
 #include <jiffy/preempt.hpp>
 #include <jiffy/runtime.hpp>
+#include <jiffy/safe_points.hpp>
 #include <jiffy/sync.hpp>

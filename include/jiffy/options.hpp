@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 
@@ -25,6 +26,7 @@ struct runtime_options {
   preempt_mode preempt = preempt_mode::full;
   std::chrono::microseconds quantum{1000};       // time slice before need_resched() is set
   std::size_t stack_size = 128 * 1024;           // usable bytes per fiber stack (rounded up to pages, min 16 KiB)
+  int preempt_signal = SIGURG;                   // the signal `full` preemption uses (see README)
 };
 
 // Counters since the runtime started. Each is summed over workers; a

@@ -18,6 +18,7 @@
 //    forever and is reported as a bug.
 #pragma once
 
+#include <jiffy/detail/lifecycle.hpp>
 #include <jiffy/detail/scheduler.hpp>
 #include <jiffy/options.hpp>
 #include <jiffy/preempt.hpp>

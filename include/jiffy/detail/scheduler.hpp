@@ -61,9 +61,12 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <pthread.h>
+#include <sys/syscall.h>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -102,6 +105,7 @@ struct fiber_control {
   unsigned saved_preempt = 0;  // user part of preempt_count while switched out
   unsigned saved_migrate = 0;  // migrate_disable nesting while switched out
   bool pinned = false;
+  bool async_preempted = false;  // switched out by the preemption signal: must resume on `home`
   fiber_control* next = nullptr;  // run-queue link
   sanitizer_context san;
   std::atomic<int> refs{2};  // one for the handle, one for running
@@ -111,7 +115,7 @@ struct fiber_control {
   void (*run)(fiber_control*) noexcept = nullptr;  // calls and destroys the callable
   void* callable = nullptr;
 
-  bool must_stay_home() const noexcept { return pinned || saved_migrate != 0; }
+  bool must_stay_home() const noexcept { return pinned || saved_migrate != 0 || async_preempted; }
 };
 
 // What the arriving side of a switch does for the side that left.
@@ -125,10 +129,16 @@ struct worker_counters {
   // Written only by the owning worker (load+store, no locked RMW); read by
   // stats() from any thread, hence atomic.
   std::atomic<std::uint64_t> spawned{0}, finished{0}, switches{0}, yields{0}, parks{0}, steals{0}, sleeps{0},
-      preemptions{0}, voluntary{0}, deferred{0}, signals{0};
+      preemptions{0}, voluntary{0}, deferred{0};
   static void bump(std::atomic<std::uint64_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+};
+
+// What the preemption monitor last saw of a worker (monitor thread only).
+struct monitor_view {
+  std::uint64_t slice = 0;
+  std::int64_t since = 0, signalled_at = 0, cpu_at_look = 0, look = 0;
 };
 
 struct worker {
@@ -136,11 +146,20 @@ struct worker {
   unsigned index = 0;
   std::thread thread;
   cpu_local* cpu = nullptr;  // this worker's thread state, for remote need_resched
+  pid_t tid = 0;             // for the preemption signal
+  clockid_t cpu_clock{};     // the thread's CPU-time clock, read by the monitor
+
+  // Bumped at every switch; bit 0 says whether a fiber runs. Written by the
+  // worker, read by the monitor (relaxed: a stale read only delays a decision
+  // by one tick).
+  std::atomic<std::uint64_t> slice{0};
+  monitor_view monitor;
 
   run_ring<fiber_control> ring;
   std::atomic<fiber_control*> runnext{nullptr};  // owner sets; owner or a patient thief takes
   unsigned runnext_streak = 0;
   intrusive_fifo<fiber_control> home_queue;  // only this worker touches it
+  std::atomic<std::uint32_t> home_size{0};   // its length, for the monitor
   raw_spinlock inbox_lock;
   intrusive_fifo<fiber_control> inbox;  // guarded by inbox_lock
   std::atomic<bool> inbox_nonempty{false};
@@ -188,7 +207,12 @@ struct runtime_core {
   std::mutex drain_lock;
   std::condition_variable drained;
   std::atomic<std::uint64_t> refs{1};  // the runtime object, plus one per fiber stack
-  std::atomic<std::uint64_t> spawned_from_threads{0};
+  std::atomic<std::uint64_t> signals_sent{0};
+
+  std::thread monitor;  // preemption monitor (detail/preemption.hpp)
+  std::atomic<bool> monitor_stop{false};
+  std::atomic<bool> monitor_idle{false};
+  std::atomic<std::uint32_t> monitor_word{0};
 
   explicit runtime_core(const runtime_options& o) : options(o), stacks(o.stack_size) {}
 
@@ -277,24 +301,47 @@ inline void ring_push(worker* w, fiber_control* f) noexcept {
   rt->global_lock.unlock();
 }
 
+inline void home_push(worker* w, fiber_control* f) noexcept {
+  w->home_queue.push_back(f);
+  w->home_size.store(static_cast<std::uint32_t>(w->home_queue.size()), std::memory_order_relaxed);
+}
+
+inline fiber_control* home_pop(worker* w) noexcept {
+  fiber_control* f = w->home_queue.pop_front();
+  if (f) w->home_size.store(static_cast<std::uint32_t>(w->home_queue.size()), std::memory_order_relaxed);
+  return f;
+}
+
 inline void inbox_drain(worker* w) noexcept {
   if (!w->inbox_nonempty.load(std::memory_order_acquire)) return;
   w->inbox_lock.lock();
   w->home_queue.splice_back(w->inbox);
   w->inbox_nonempty.store(false, std::memory_order_relaxed);
   w->inbox_lock.unlock();
+  w->home_size.store(static_cast<std::uint32_t>(w->home_queue.size()), std::memory_order_relaxed);
 }
 
 enum class ready_reason { spawned, woken };
 
 // Makes a parked or new fiber runnable. Callable from any thread.
+inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept;
+
+// Runs inside the runtime section: a preemption halfway through a queue
+// operation would leave the queue to the next fiber half-updated.
 inline void make_runnable(fiber_control* f, ready_reason why = ready_reason::woken) noexcept {
+  cpu_local* cpu = this_cpu();
+  runtime_enter(cpu);
+  make_runnable_locked(f, why);
+  runtime_exit(cpu);
+}
+
+inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
   worker* w = this_cpu()->w;
   runtime_core* rt = f->rt;
   if (f->must_stay_home()) {
     worker* home = f->home;
     if (w == home) {
-      home->home_queue.push_back(f);
+      home_push(home, f);
     } else {
       home->inbox_lock.lock();
       home->inbox.push_back(f);
@@ -346,11 +393,11 @@ inline fiber_control* pick_local(worker* w) noexcept {
   inbox_drain(w);
   fiber_control* f;
   if (w->prefer_home) {
-    f = w->home_queue.pop_front();
+    f = home_pop(w);
     if (!f) f = w->ring.pop();
   } else {
     f = w->ring.pop();
-    if (!f) f = w->home_queue.pop_front();
+    if (!f) f = home_pop(w);
   }
   w->prefer_home = !w->prefer_home;
   return f;
@@ -464,7 +511,7 @@ inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noe
       break;
     case post_action::requeue:
       if (prev->must_stay_home())
-        w->home_queue.push_back(prev);
+        home_push(w, prev);
       else
         ring_push(w, prev);
       break;
@@ -494,6 +541,15 @@ inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noe
   }
   cpu->preempt_count &= ~preempt_user_mask;
   cpu->migrate_disable = 0;
+  cpu->need_resched.store(0, std::memory_order_relaxed);  // a new slice starts
+  std::uint64_t slice = w->slice.load(std::memory_order_relaxed);
+  w->slice.store((((slice >> 1) + 1) << 1) | (next ? 1 : 0), std::memory_order_relaxed);
+  if (!self && w->rt->monitor_idle.load(std::memory_order_relaxed)) {
+    // Leaving the idle loop while the monitor sleeps: wake it to watch us.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    w->rt->monitor_word.store(1, std::memory_order_relaxed);
+    futex_wake(&w->rt->monitor_word);
+  }
   w->prev = self;
   w->pending = act;
   cpu->current = next;
@@ -838,15 +894,18 @@ inline void stop_spinning(worker* w, bool found) noexcept {
 inline void install_overflow_handler();
 inline void setup_worker_signal_stack();
 
-inline void worker_main(worker* w) noexcept {
+inline void worker_main(worker* w, std::latch& ready) noexcept {
   cpu_local* cpu = this_cpu();
   cpu->w = w;
   cpu->current = nullptr;
   w->cpu = cpu;
+  w->tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  pthread_getcpuclockid(pthread_self(), &w->cpu_clock);
   w->rng = 0x9e3779b97f4a7c15ull * (w->index + 1);
   sanitizer_init_thread(w->san);
   setup_worker_signal_stack();
   runtime_enter(cpu);
+  ready.count_down();  // `ready` dies with start_runtime: no use after this
   runtime_core* rt = w->rt;
   for (;;) {
     fiber_control* f = find_work(w);
@@ -932,68 +991,6 @@ inline void setup_worker_signal_stack() {
   st.ss_sp = alt.mem;
   st.ss_size = alt.size;
   sigaltstack(&st, nullptr);
-}
-
-// ---------------------------------------------------------------------------
-// Starting and stopping.
-
-inline runtime_core* start_runtime(const runtime_options& o) {
-  auto* rt = new runtime_core(o);
-  install_overflow_handler();
-  preempt_schedule_hook = &preempt_schedule_impl;
-  unsigned n = o.workers ? o.workers : std::thread::hardware_concurrency();
-  if (n == 0) n = 1;
-  for (unsigned i = 0; i < n; ++i) {
-    auto w = std::make_unique<worker>();
-    w->rt = rt;
-    w->index = i;
-    rt->workers.push_back(std::move(w));
-  }
-  for (auto& w : rt->workers) {
-    worker* wp = w.get();
-    wp->thread = std::thread([wp] { worker_main(wp); });
-  }
-  return rt;
-}
-
-inline void stop_runtime(runtime_core* rt) {
-  if (cpu_local* cpu = this_cpu(); cpu->w && cpu->w->rt == rt)
-    fatal("a runtime destroyed from one of its own fibers or workers (it would wait for itself forever)");
-  rt->stopping.store(true, std::memory_order_seq_cst);
-  {
-    std::unique_lock<std::mutex> lk(rt->drain_lock);
-    rt->drained.wait(lk, [&] { return rt->live.load(std::memory_order_seq_cst) == 0; });
-  }
-  {
-    std::lock_guard<std::mutex> lk(rt->idle_lock);
-    while (!rt->idle.empty()) wake_worker_locked(rt, rt->idle.back());
-  }
-  for (auto& w : rt->workers) {
-    w->sleep_word.store(1, std::memory_order_release);
-    futex_wake(&w->sleep_word);
-    w->thread.join();
-  }
-  rt->drop_ref();
-}
-
-inline runtime_stats collect_stats(const runtime_core* rt) noexcept {
-  runtime_stats s;
-  for (auto& w : rt->workers) {
-    const worker_counters& c = w->counters;
-    auto r = [](const std::atomic<std::uint64_t>& x) { return x.load(std::memory_order_relaxed); };
-    s.fibers_finished += r(c.finished);
-    s.context_switches += r(c.switches);
-    s.yields += r(c.yields);
-    s.parks += r(c.parks);
-    s.steals += r(c.steals);
-    s.worker_sleeps += r(c.sleeps);
-    s.preemptions += r(c.preemptions);
-    s.voluntary_reschedules += r(c.voluntary);
-    s.deferred_preemptions += r(c.deferred);
-    s.signals_sent += r(c.signals);
-  }
-  s.fibers_spawned = s.fibers_finished + rt->live.load(std::memory_order_relaxed);
-  return s;
 }
 
 }  // namespace jiffy::detail

@@ -19,7 +19,8 @@
 //    fault goes to the handler installed before ours, or to the default.
 //  * Freed stacks go back to a pool. Past `hot_limit` pooled stacks, returned
 //    stacks give their pages back to the kernel (MADV_DONTNEED; guard markers
-//    survive it), so a burst of fibers does not leave its peak RSS behind.
+//    survive it), in batches, so a burst of fibers does not leave its peak
+//    RSS behind.
 #pragma once
 
 #include <jiffy/detail/config.hpp>
@@ -31,7 +32,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <deque>
 #include <mutex>
 #include <vector>
 #include <sys/mman.h>
@@ -143,30 +143,33 @@ class stack_pool {
   // Returns false only if the kernel refuses memory.
   bool allocate(stack_span& out) noexcept {
     std::lock_guard<std::mutex> lk(mu_);
-    if (free_.empty() && !trimming_.empty()) {  // hot stacks waiting to be trimmed: still usable
-      out = trimming_.back();
-      trimming_.pop_back();
-      return true;
+    std::vector<stack_span>* from = !hot_.empty()        ? &hot_
+                                    : !trimming_.empty() ? &trimming_  // still resident: as good as hot
+                                    : !cold_.empty()     ? &cold_
+                                                         : nullptr;
+    if (!from) {
+      if (!grow()) return false;
+      from = &cold_;
     }
-    if (free_.empty() && !grow()) return false;
-    out = free_.back();
-    free_.pop_back();
-    if (hot_) --hot_;
+    out = from->back();
+    from->pop_back();
     return true;
   }
 
+  // Allocates nothing (every list has room for every stack ever mapped): it
+  // may run in a post-switch action inside the preemption signal handler.
   void release(const stack_span& s) noexcept {
-    std::vector<stack_span> batch;
+    stack_span batch[trim_batch];
     {
       std::lock_guard<std::mutex> lk(mu_);
-      if (hot_ < hot_limit) {
-        free_.push_back(s);
-        ++hot_;
+      if (hot_.size() < hot_limit) {
+        hot_.push_back(s);
         return;
       }
       trimming_.push_back(s);
       if (trimming_.size() < trim_batch) return;
-      batch.swap(trimming_);
+      for (std::size_t i = 0; i < trim_batch; ++i) batch[i] = trimming_[i];
+      trimming_.clear();
     }
     // Give the pages back, outside the lock: each MADV_DONTNEED is a system
     // call and, with other threads running, a TLB shoot-down. The guard stays
@@ -176,7 +179,7 @@ class stack_pool {
       if (t.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(t.base) = stack_canary;
     }
     std::lock_guard<std::mutex> lk(mu_);
-    for (const stack_span& t : batch) free_.push_front(t);  // cold stacks are handed out last
+    for (const stack_span& t : batch) cold_.push_back(t);
   }
 
   // Bytes mapped for stacks (virtual), for diagnostics and tests.
@@ -197,6 +200,11 @@ class stack_pool {
                      -1, 0);
     if (p == MAP_FAILED) return false;
     slabs_.emplace_back(p, bytes);
+    total_ += per_slab_;
+    // Room for every stack in every list, so release() never allocates.
+    hot_.reserve(total_);
+    trimming_.reserve(total_);
+    cold_.reserve(total_);
     char* slab = static_cast<char*>(p);
     auto& budget = guard_budget::get();
     for (std::size_t i = per_slab_; i-- > 0;) {
@@ -214,16 +222,17 @@ class stack_pool {
       if (s.guard == guard_kind::canary && budget.take_mprotect() && ::mprotect(guard, guard_, PROT_NONE) == 0)
         s.guard = guard_kind::mprotect_guard;
       if (s.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(s.base) = stack_canary;
-      free_.push_back(s);
+      cold_.push_back(s);
     }
     return true;
   }
 
   std::size_t size_, guard_, stride_, per_slab_;
   mutable std::mutex mu_;
-  std::deque<stack_span> free_;  // back = most recently freed (hot)
-  std::size_t hot_ = 0;
+  std::vector<stack_span> hot_;       // recently freed, pages resident; reused first
   std::vector<stack_span> trimming_;  // beyond hot_limit, waiting to be trimmed in a batch
+  std::vector<stack_span> cold_;      // never used, or trimmed
+  std::size_t total_ = 0;             // stacks mapped so far
   std::vector<std::pair<void*, std::size_t>> slabs_;
 };
 

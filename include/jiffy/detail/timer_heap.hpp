@@ -1,9 +1,11 @@
-// jiffy/detail/timer_heap.hpp — a worker's timers: a min-heap of deadlines.
+// jiffy/detail/timer_heap.hpp — a worker's timers: an intrusive pairing heap.
 //
 // Rules:
-//  * Each entry is embedded in the sleeping waiter (no allocation per timer
-//    beyond the heap's vector) and knows its heap index, so a waiter woken
-//    early removes its entry in O(log n).
+//  * Each entry is embedded in the sleeping waiter: arming, firing and
+//    cancelling a timer allocate nothing. (They may run in a post-switch
+//    action on a fiber that resumes inside the preemption signal handler,
+//    where malloc is off limits.) Insert is O(1), removing the earliest or
+//    any given entry O(log n) amortised.
 //  * The heap has its own raw_spinlock: the owning worker arms timers, but
 //    any worker may fire them (an idle worker runs a busy worker's expired
 //    timers) and any thread may cancel one.
@@ -14,10 +16,8 @@
 #include <jiffy/detail/raw_spinlock.hpp>
 
 #include <atomic>
-#include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <vector>
 
 namespace jiffy::detail {
 
@@ -25,8 +25,10 @@ inline constexpr std::int64_t no_deadline = std::numeric_limits<std::int64_t>::m
 
 struct timer_entry {
   std::int64_t deadline = no_deadline;
-  std::size_t index = npos;
-  static constexpr std::size_t npos = ~std::size_t{0};
+  timer_entry* child = nullptr;    // first child
+  timer_entry* sibling = nullptr;  // next sibling
+  timer_entry* prev = nullptr;     // previous sibling, or the parent for a first child
+  bool armed = false;
 };
 
 class timer_heap {
@@ -35,9 +37,9 @@ class timer_heap {
 
   void insert(timer_entry* e) noexcept {
     lock_.lock();
-    e->index = heap_.size();
-    heap_.push_back(e);
-    sift_up(e->index);
+    e->child = e->sibling = e->prev = nullptr;
+    e->armed = true;
+    root_ = meld(root_, e);
     publish();
     lock_.unlock();
   }
@@ -45,21 +47,21 @@ class timer_heap {
   // Returns true if the entry was still armed.
   bool remove(timer_entry* e) noexcept {
     lock_.lock();
-    bool armed = e->index != timer_entry::npos;
-    if (armed) erase_at(e->index);
+    bool armed = e->armed;
+    if (armed) erase(e);
     publish();
     lock_.unlock();
     return armed;
   }
 
-  // Pops every entry due at `now`, calling fire(entry) with the lock held.
+  // Removes every entry due at `now`, calling fire(entry) with the lock held.
   template <class Fire>
   void expire(std::int64_t now, Fire&& fire) noexcept {
     if (earliest() > now) return;
     lock_.lock();
-    while (!heap_.empty() && heap_.front()->deadline <= now) {
-      timer_entry* e = heap_.front();
-      erase_at(0);
+    while (root_ && root_->deadline <= now) {
+      timer_entry* e = root_;
+      erase(e);
       fire(e);
     }
     publish();
@@ -67,46 +69,68 @@ class timer_heap {
   }
 
  private:
-  void publish() noexcept {
-    earliest_.store(heap_.empty() ? no_deadline : heap_.front()->deadline, std::memory_order_relaxed);
-  }
-  void erase_at(std::size_t i) noexcept {
-    timer_entry* gone = heap_[i];
-    gone->index = timer_entry::npos;
-    timer_entry* last = heap_.back();
-    heap_.pop_back();
-    if (i == heap_.size()) return;
-    heap_[i] = last;
-    last->index = i;
-    sift_down(i);
-    sift_up(last->index);
-  }
-  void swap_at(std::size_t a, std::size_t b) noexcept {
-    std::swap(heap_[a], heap_[b]);
-    heap_[a]->index = a;
-    heap_[b]->index = b;
-  }
-  void sift_up(std::size_t i) noexcept {
-    while (i > 0) {
-      std::size_t parent = (i - 1) / 2;
-      if (heap_[parent]->deadline <= heap_[i]->deadline) break;
-      swap_at(parent, i);
-      i = parent;
+  void publish() noexcept { earliest_.store(root_ ? root_->deadline : no_deadline, std::memory_order_relaxed); }
+
+  // Both arguments are roots (no siblings); returns the new root.
+  static timer_entry* meld(timer_entry* a, timer_entry* b) noexcept {
+    if (!a) return b;
+    if (!b) return a;
+    if (b->deadline < a->deadline) {
+      timer_entry* t = a;
+      a = b;
+      b = t;
     }
+    b->prev = a;
+    b->sibling = a->child;
+    if (a->child) a->child->prev = b;
+    a->child = b;
+    return a;
   }
-  void sift_down(std::size_t i) noexcept {
-    for (;;) {
-      std::size_t l = 2 * i + 1, r = l + 1, m = i;
-      if (l < heap_.size() && heap_[l]->deadline < heap_[m]->deadline) m = l;
-      if (r < heap_.size() && heap_[r]->deadline < heap_[m]->deadline) m = r;
-      if (m == i) return;
-      swap_at(i, m);
-      i = m;
+
+  // The classic two-pass merge of a sibling list: meld pairs left to right,
+  // then fold the results right to left. Iterative, no allocation.
+  static timer_entry* merge_siblings(timer_entry* first) noexcept {
+    if (!first) return nullptr;
+    timer_entry* pairs = nullptr;  // melded pairs, linked through `sibling` in reverse
+    while (first) {
+      timer_entry* a = first;
+      timer_entry* b = a->sibling;
+      first = b ? b->sibling : nullptr;
+      a->sibling = a->prev = nullptr;
+      if (b) b->sibling = b->prev = nullptr;
+      timer_entry* m = meld(a, b);
+      m->sibling = pairs;
+      pairs = m;
     }
+    timer_entry* result = nullptr;
+    while (pairs) {
+      timer_entry* next = pairs->sibling;
+      pairs->sibling = nullptr;
+      result = meld(result, pairs);
+      pairs = next;
+    }
+    result->prev = nullptr;
+    return result;
+  }
+
+  void erase(timer_entry* e) noexcept {
+    if (e == root_) {
+      root_ = merge_siblings(e->child);
+    } else {
+      if (e->prev->child == e)
+        e->prev->child = e->sibling;
+      else
+        e->prev->sibling = e->sibling;
+      if (e->sibling) e->sibling->prev = e->prev;
+      e->sibling = e->prev = nullptr;
+      root_ = meld(root_, merge_siblings(e->child));
+    }
+    e->child = e->sibling = e->prev = nullptr;
+    e->armed = false;
   }
 
   raw_spinlock lock_;
-  std::vector<timer_entry*> heap_;
+  timer_entry* root_ = nullptr;
   std::atomic<std::int64_t> earliest_{no_deadline};
 };
 
