@@ -32,10 +32,12 @@ namespace jiffy {
 namespace detail {
 // Set by the first runtime; a count can only reach need_resched while a
 // runtime exists, so a null hook is never called.
-inline void (*preempt_schedule_hook)() noexcept = nullptr;
+using preempt_schedule_fn = void (*)() noexcept;
+inline std::atomic<preempt_schedule_fn> preempt_schedule_hook{nullptr};
 
 [[gnu::noinline, gnu::cold]] inline void preempt_schedule() noexcept {
-  if (preempt_schedule_hook) preempt_schedule_hook();
+  // relaxed: every runtime stores the same function.
+  if (preempt_schedule_fn f = preempt_schedule_hook.load(std::memory_order_relaxed)) f();
 }
 
 [[gnu::noinline, gnu::cold, noreturn]] inline void preempt_underflow(const char* what) noexcept {

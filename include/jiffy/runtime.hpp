@@ -290,8 +290,7 @@ void sleep_until(std::chrono::time_point<Clock, Dur> t) {
 
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-  detail_sleep::sleep_until_ns(jiffy::detail::now_ns() + (ns > 0 ? ns : 0));
+  detail_sleep::sleep_until_ns(jiffy::detail::deadline_after(d));
 }
 
 }  // namespace this_fiber

@@ -31,6 +31,7 @@ namespace jiffy {
 class mutex {
  public:
   mutex() noexcept = default;
+  ~mutex() { wakers_.drain(); }
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
 
@@ -46,11 +47,19 @@ class mutex {
   }
 
   void unlock() noexcept {
+    std::uint32_t expected = locked;
     // release: publishes the critical section to the next owner.
-    std::uint32_t was = state_.exchange(unlocked, std::memory_order_release);
+    if (state_.compare_exchange_strong(expected, unlocked, std::memory_order_release, std::memory_order_relaxed))
+      return;
     if constexpr (detail::debug_checks)
-      if (was == unlocked) detail::fatal("mutex::unlock() of a mutex that is not locked");
-    if (was == contended) wake_one();
+      if (expected == unlocked) detail::fatal("mutex::unlock() of a mutex that is not locked");
+    // Contended. Once unlocked, the mutex may be taken, released and
+    // destroyed by someone else while we still wake a waiter: the destructor
+    // waits for us.
+    wakers_.enter();
+    state_.store(unlocked, std::memory_order_release);
+    wake_one();
+    wakers_.exit();
   }
 
  private:
@@ -87,6 +96,7 @@ class mutex {
   std::atomic<std::uint32_t> state_{unlocked};
   detail::raw_spinlock lock_;
   detail::wait_list<detail::waiter> waiters_;
+  detail::inflight_wakers wakers_;
 };
 
 // Waits for a condition under a lock. wait() accepts any BasicLockable
@@ -96,17 +106,22 @@ class mutex {
 class condition_variable {
  public:
   condition_variable() noexcept = default;
+  ~condition_variable() { wakers_.drain(); }  // a woken waiter may destroy us while notify_all() finishes
   condition_variable(const condition_variable&) = delete;
   condition_variable& operator=(const condition_variable&) = delete;
 
   void notify_one() noexcept {
+    wakers_.enter();
     lock_.lock();
     detail::wake_one_and_unlock(waiters_, lock_);
+    wakers_.exit();
   }
 
   void notify_all() noexcept {
+    wakers_.enter();
     lock_.lock();
     detail::wake_all_and_unlock(waiters_, lock_);
+    wakers_.exit();
   }
 
   template <class Lock>
@@ -124,6 +139,7 @@ class condition_variable {
     return wait_ns(lock, detail::to_monotonic_ns(t));
   }
 
+
   template <class Lock, class Clock, class Duration, class Predicate>
   bool wait_until(Lock& lock, const std::chrono::time_point<Clock, Duration>& t, Predicate pred) {
     std::int64_t deadline = detail::to_monotonic_ns(t);
@@ -134,24 +150,18 @@ class condition_variable {
 
   template <class Lock, class Rep, class Period>
   std::cv_status wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d) {
-    return wait_ns(lock, deadline_after(d));
+    return wait_ns(lock, detail::deadline_after(d));
   }
 
   template <class Lock, class Rep, class Period, class Predicate>
   bool wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d, Predicate pred) {
-    std::int64_t deadline = deadline_after(d);
+    std::int64_t deadline = detail::deadline_after(d);
     while (!pred())
       if (wait_ns(lock, deadline) == std::cv_status::timeout) return pred();
     return true;
   }
 
  private:
-  template <class Rep, class Period>
-  static std::int64_t deadline_after(const std::chrono::duration<Rep, Period>& d) {
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-    return detail::now_ns() + (ns > 0 ? ns : 0);
-  }
-
   template <class Lock>
   std::cv_status wait_ns(Lock& lock, std::int64_t deadline) {
     detail::debug_might_sleep("condition_variable::wait()");
@@ -173,6 +183,7 @@ class condition_variable {
 
   detail::raw_spinlock lock_;
   detail::wait_list<detail::waiter> waiters_;
+  detail::inflight_wakers wakers_;
 };
 
 // A counter of outstanding work (Go's sync.WaitGroup, a job system's
@@ -183,17 +194,29 @@ class wait_group {
   explicit wait_group(std::int64_t initial = 0) noexcept : count_(initial) {
     if (initial < 0) detail::fatal("wait_group created with a negative count");
   }
+  ~wait_group() { wakers_.drain(); }  // the last done() may still be waking waiters
   wait_group(const wait_group&) = delete;
   wait_group& operator=(const wait_group&) = delete;
 
   void add(std::int64_t n = 1) noexcept {
-    // acq_rel: done() publishes the finished work; the waiter that sees zero
-    // acquires it.
-    std::int64_t now = count_.fetch_add(n, std::memory_order_acq_rel) + n;
-    if (now < 0) detail::fatal("wait_group counter went negative (more done() than add())");
-    if (now == 0) {
-      lock_.lock();
-      detail::wake_all_and_unlock(waiters_, lock_);
+    std::int64_t old = count_.load(std::memory_order_relaxed);
+    for (;;) {
+      std::int64_t now = old + n;
+      if (now < 0) detail::fatal("wait_group counter went negative (more done() than add())");
+      // Reaching zero lets waiters return and destroy us while we still wake
+      // the rest: register as a waker before the count says so.
+      if (now == 0) wakers_.enter();
+      // acq_rel: done() publishes the finished work; a waiter that sees zero
+      // acquires it.
+      if (count_.compare_exchange_weak(old, now, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        if (now == 0) {
+          lock_.lock();
+          detail::wake_all_and_unlock(waiters_, lock_);
+          wakers_.exit();
+        }
+        return;
+      }
+      if (now == 0) wakers_.exit();
     }
   }
 
@@ -206,8 +229,7 @@ class wait_group {
   // Returns true if the count reached zero, false on time-out.
   template <class Rep, class Period>
   bool wait_for(const std::chrono::duration<Rep, Period>& d) noexcept {
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
-    return wait_ns(detail::now_ns() + (ns > 0 ? ns : 0));
+    return wait_ns(detail::deadline_after(d));
   }
 
  private:
@@ -231,6 +253,7 @@ class wait_group {
   std::atomic<std::int64_t> count_;
   detail::raw_spinlock lock_;
   detail::wait_list<detail::waiter> waiters_;
+  detail::inflight_wakers wakers_;
 };
 
 }  // namespace jiffy

@@ -1,13 +1,13 @@
-// jiffy/detail/futex.hpp — blocking an OS thread: futex wrappers and a
-// one-shot thread parker.
+// jiffy/detail/futex.hpp — blocking an OS thread, and the runtime's time base.
 //
 // Rules:
-//  * A parker belongs to one OS thread (thread_local, so its address stays
-//    valid for the thread's life: a waker may still be inside futex_wake after
-//    the parked thread has returned). Spurious wake-ups are allowed; every
-//    wait re-checks its condition.
-//  * unpark() publishes with release and park() observes with acquire, so
-//    whatever the waker wrote before unpark() is visible after park().
+//  * futex_wait may return spuriously; every caller re-checks its condition.
+//    futex_wake on an address whose object is gone is harmless (it wakes
+//    nobody, or someone who re-checks), which is what lets a notifier wake
+//    after its last real access to a waiter.
+//  * Time is CLOCK_MONOTONIC nanoseconds (now_ns()), the clock futex
+//    deadlines use; conversions saturate at no_deadline instead of
+//    overflowing.
 #pragma once
 
 #include <jiffy/detail/config.hpp>
@@ -18,6 +18,7 @@
 #include <climits>
 #include <cstdint>
 #include <ctime>
+#include <limits>
 #include <type_traits>
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -49,41 +50,27 @@ inline std::int64_t now_ns() noexcept {
       .count();
 }
 
-// Converts a time point of any clock to now_ns()'s time base.
-template <class Clock, class Dur>
-std::int64_t to_monotonic_ns(std::chrono::time_point<Clock, Dur> t) {
+// "No deadline": later than any time now_ns() will reach.
+inline constexpr std::int64_t no_deadline = std::numeric_limits<std::int64_t>::max();
+
+// now_ns() + d, saturating at no_deadline (a wait_for(nanoseconds::max())
+// must mean "forever", not overflow into the past).
+template <class Rep, class Period>
+std::int64_t deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
   using namespace std::chrono;
-  if constexpr (std::is_same_v<Clock, steady_clock>) {
-    return duration_cast<nanoseconds>(t.time_since_epoch()).count();
-  } else {
-    return now_ns() + duration_cast<nanoseconds>(t - Clock::now()).count();
-  }
+  std::int64_t now = now_ns();
+  if (d <= d.zero()) return now;
+  if (d >= hours(24 * 365 * 200)) return no_deadline;
+  std::int64_t ns = duration_cast<nanoseconds>(d).count();
+  return ns > no_deadline - now ? no_deadline : now + ns;
 }
 
-class thread_parker {
- public:
-  // Returns true if unparked, false if the deadline passed first (the permit,
-  // if it arrives later, stays for the next park()).
-  bool park(std::int64_t deadline_ns = -1) noexcept {
-    for (;;) {
-      // acquire: pairs with unpark()'s release.
-      if (permit_.exchange(0, std::memory_order_acquire)) return true;
-      if (deadline_ns >= 0 && now_ns() >= deadline_ns) return false;
-      futex_wait(&permit_, 0, deadline_ns);
-    }
-  }
-  void unpark() noexcept {
-    permit_.store(1, std::memory_order_release);
-    futex_wake(&permit_);
-  }
-
- private:
-  std::atomic<std::uint32_t> permit_{0};
-};
-
-inline thread_parker& this_thread_parker() noexcept {
-  static thread_local thread_parker p;
-  return p;
+// A time point of any clock in now_ns()'s time base, saturating likewise.
+template <class Clock, class Dur>
+std::int64_t to_monotonic_ns(std::chrono::time_point<Clock, Dur> t) noexcept {
+  auto now = Clock::now();
+  if (t <= now) return now_ns();
+  return deadline_after(t - now);
 }
 
 }  // namespace jiffy::detail

@@ -43,7 +43,7 @@ inline runtime_core* start_runtime(const runtime_options& o) {
   validate_options(o);
   auto* rt = new runtime_core(o);
   install_overflow_handler();
-  preempt_schedule_hook = &preempt_schedule_impl;
+  preempt_schedule_hook.store(&preempt_schedule_impl, std::memory_order_relaxed);
   unsigned n = o.workers ? o.workers : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
   for (unsigned i = 0; i < n; ++i) {
@@ -82,6 +82,7 @@ inline void stop_runtime(runtime_core* rt) {
     w->sleep_word.store(1, std::memory_order_release);
     futex_wake(&w->sleep_word);
     w->thread.join();
+    worker_release_resources(w.get());
   }
   rt->drop_ref();
 }

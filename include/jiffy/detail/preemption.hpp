@@ -2,8 +2,7 @@
 //
 // The rules of this file, before the code.
 //
-// Who decides.  Each runtime with preempt_mode voluntary or full has one
-// monitor thread (Go's sysmon, not a POSIX timer per worker: arming a timer
+// Who decides.  Each runtime has one monitor thread (Go's sysmon, not a POSIX timer per worker: arming a timer
 // at every switch would cost a system call per switch). Every worker
 // publishes a slice number that changes at each switch, with its low bit
 // telling whether a fiber is running. The monitor samples the slices every
@@ -21,16 +20,23 @@
 // the preempt_enable() that brings its count to 0, preempt_check_resched(),
 // a yield or a blocking call. Under `full` the monitor also sends the
 // worker's thread a signal (SIGURG by default), at most once per tick, and
-// only if the thread used CPU since the last look: a thread blocked in the
-// kernel (poll, epoll_wait, nanosleep, a read) is never signalled, so its
-// system call is not interrupted.
+// only if the slice has consumed its quantum in CPU time and the thread is
+// computing right now (CPU time advancing, and 'R' in /proc): a thread
+// blocked in the kernel (poll, epoll_wait, nanosleep, a read) is not
+// signalled, so its system call is not interrupted. One race remains, as in
+// every signal-preempting runtime: a thread signalled while computing may
+// enter a system call in the microseconds before the signal lands;
+// restartable calls then resume (SA_RESTART), while nanosleep, poll and
+// epoll_wait report EINTR, as they do for any signal.
 //
 // The handler, on the interrupted fiber's own stack.  It preempts only when
 // all of these hold, and otherwise leaves need_resched set (a deferred
 // preemption, counted) for the next preemption point or the next signal:
 //   * the signal is jiffy's (SI_QUEUE from this process, tagged with the
 //     slice it was aimed at) and that slice is still running — anything else
-//     goes to the handler installed before jiffy's;
+//     goes to the handler installed before jiffy's (checked again at every
+//     runtime start, so a program handler installed in between is chained
+//     too);
 //   * preempt_count() is 0: no preempt_disable(), no jiffy spinlock, no
 //     runtime code (the runtime raises the count whenever it touches shared
 //     state, which is also why the handler may use the scheduler's queues);
@@ -72,6 +78,7 @@
 #include <csignal>
 #include <cstdint>
 #include <ctime>
+#include <fcntl.h>
 #include <mutex>
 #include <pthread.h>
 #include <sys/auxv.h>
@@ -95,7 +102,7 @@ struct signal_slot {
 struct preempt_signals {
   std::mutex mu;
   signal_slot slots[65];
-  pid_t pid = 0;
+  std::atomic<pid_t> pid{0};  // the same value from every runtime; atomic for the readers
   static preempt_signals& get() noexcept {
     static preempt_signals s;
     return s;
@@ -128,7 +135,8 @@ inline void chain_signal(int sig, siginfo_t* info, void* uc) noexcept {
 
 inline void preempt_signal_handler(int sig, siginfo_t* info, void* ucv) noexcept {
   int saved_errno = errno;
-  bool ours = info && info->si_code == SI_QUEUE && info->si_pid == preempt_signals::get().pid &&
+  bool ours = info && info->si_code == SI_QUEUE &&
+              info->si_pid == preempt_signals::get().pid.load(std::memory_order_relaxed) &&
               (reinterpret_cast<std::uintptr_t>(info->si_value.sival_ptr) & ~preempt_slice_mask) == preempt_tag;
   if (!ours) {
     chain_signal(sig, info, ucv);
@@ -175,8 +183,13 @@ inline void install_preempt_handler(int sig) {
     fatal("runtime_options::preempt_signal cannot be SIGKILL, SIGSTOP or a fault signal");
   preempt_signals& ps = preempt_signals::get();
   std::lock_guard<std::mutex> lk(ps.mu);
-  ps.pid = ::getpid();
-  if (ps.slots[sig].installed) return;
+  ps.pid.store(::getpid(), std::memory_order_relaxed);
+  // Installed already, and still ours? (The program may have installed its
+  // own handler since: then ours goes back in front and chains to that one.)
+  struct sigaction current {};
+  sigaction(sig, nullptr, &current);
+  if (ps.slots[sig].installed && (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == &preempt_signal_handler)
+    return;
   struct sigaction sa {};
   sa.sa_sigaction = &preempt_signal_handler;
   // SA_RESTART: an interrupted restartable system call resumes instead of
@@ -198,6 +211,22 @@ inline std::int64_t thread_cpu_ns(clockid_t clock) noexcept {
   return std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
+// Whether the kernel has the thread running or runnable ('R' in
+// /proc/thread-self/stat) rather than asleep in a system call. Read right
+// before signalling, it narrows the window in which a signal could land in a
+// system call the thread is just entering to microseconds.
+inline bool thread_is_running(int stat_fd) noexcept {
+  if (stat_fd < 0) return true;
+  char buf[512];
+  ssize_t n = ::pread(stat_fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return true;
+  buf[n] = 0;
+  const char* close_paren = nullptr;
+  for (const char* p = buf; *p; ++p)
+    if (*p == ')') close_paren = p;  // the command name may itself contain ')'
+  return !close_paren || close_paren[1] != ' ' || close_paren[2] == 'R';
+}
+
 // Whether anything waits for worker w (other than what it runs now).
 inline bool work_waiting_for(const worker* w, const runtime_core* rt, std::int64_t now) noexcept {
   return w->runnext.load(std::memory_order_relaxed) || !w->ring.empty() || w->home_size.load(std::memory_order_relaxed) ||
@@ -209,7 +238,7 @@ inline void send_preempt_signal(runtime_core* rt, worker* w, std::uint64_t slice
   siginfo_t info{};
   info.si_signo = rt->options.preempt_signal;
   info.si_code = SI_QUEUE;
-  info.si_pid = preempt_signals::get().pid;
+  info.si_pid = preempt_signals::get().pid.load(std::memory_order_relaxed);
   info.si_uid = ::getuid();
   info.si_value.sival_ptr = reinterpret_cast<void*>(preempt_tag | (slice & preempt_slice_mask));
   if (::syscall(SYS_rt_tgsigqueueinfo, info.si_pid, w->tid, info.si_signo, &info) == 0)
@@ -221,14 +250,21 @@ inline void monitor_main(runtime_core* rt) noexcept {
   std::int64_t tick = quantum / 4;
   if (tick < 25000) tick = 25000;
   if (tick > 10000000) tick = 10000000;
+  const bool preempting = rt->options.preempt != preempt_mode::none;
   const bool full = rt->options.preempt == preempt_mode::full;
   int idle_ticks = 0;
   while (!rt->monitor_stop.load(std::memory_order_acquire)) {
     std::int64_t now = now_ns();
     bool any_running = false;
+    bool stranded = false;
     for (auto& wp : rt->workers) {
       worker* w = wp.get();
       monitor_view& m = w->monitor;
+      // Work sitting in a worker's runnext or ring for two looks in a row,
+      // while that worker is busy: an idle worker should take it.
+      bool queued = w->runnext.load(std::memory_order_relaxed) || !w->ring.empty();
+      if (queued && m.queued) stranded = true;
+      m.queued = queued;
       std::uint64_t slice = w->slice.load(std::memory_order_relaxed);
       if (!(slice & 1)) {  // in the scheduler loop: nothing to preempt
         m.slice = slice;
@@ -239,22 +275,28 @@ inline void monitor_main(runtime_core* rt) noexcept {
         m.slice = slice;
         m.since = now;
         m.signalled_at = 0;
-        if (full) m.cpu_at_look = thread_cpu_ns(w->cpu_clock), m.look = now;
+        if (full) m.slice_cpu = m.cpu_at_look = thread_cpu_ns(w->cpu_clock), m.look = now;
         continue;
       }
-      if (now - m.since < quantum || !work_waiting_for(w, rt, now)) continue;
+      if (!preempting || now - m.since < quantum || !work_waiting_for(w, rt, now)) continue;
       w->cpu->need_resched.store(1, std::memory_order_relaxed);
       if (!full || now - m.signalled_at < tick) continue;
-      // Signal only a thread that is using CPU: one blocked in the kernel
-      // would only have its system call disturbed.
+      // Signal only a thread that has spent its quantum computing (CPU time,
+      // as the kernel's scheduler counts it: time asleep in a system call
+      // does not use up a quantum) and is computing now. A thread blocked in
+      // the kernel would only have its system call disturbed.
       std::int64_t cpu = thread_cpu_ns(w->cpu_clock);
+      bool spent = cpu - m.slice_cpu >= quantum / 2;  // /2: the slice's start is seen up to a tick late
       bool using_cpu = cpu - m.cpu_at_look >= (now - m.look) / 8;
       m.cpu_at_look = cpu;
       m.look = now;
-      if (!using_cpu) continue;
+      if (!spent || !using_cpu || !thread_is_running(w->stat_fd)) continue;
       m.signalled_at = now;
       send_preempt_signal(rt, w, slice >> 1);
     }
+    if (stranded && rt->sleepers.load(std::memory_order_relaxed) > 0 &&
+        rt->spinning.load(std::memory_order_relaxed) == 0)
+      wake_one_idle(rt);
     // With every worker idle for a while, sleep until one starts a fiber.
     idle_ticks = any_running ? 0 : idle_ticks + 1;
     if (idle_ticks > 4) {
@@ -272,7 +314,9 @@ inline void monitor_main(runtime_core* rt) noexcept {
 }
 
 inline void start_preemption(runtime_core* rt) {
-  if (rt->options.preempt == preempt_mode::none) return;
+  // The monitor runs in every mode: besides preempting, it hands work left
+  // queued behind a busy worker to an idle one (a fiber woken into runnext by
+  // a waker that then computes for long would otherwise wait for it).
   if (rt->options.preempt == preempt_mode::full) install_preempt_handler(rt->options.preempt_signal);
   safe_point_table::get().ensure_defaults();
   rt->monitor = std::thread([rt] { monitor_main(rt); });

@@ -12,6 +12,8 @@
 //    needs it — on a one-worker runtime, forever.
 //  * jiffy's own code is inlined into the executable, so it is told apart by
 //    the preempt count instead: every runtime path raises it.
+//  * Sanitizer runtimes that Clang links into the executable are forbidden
+//    too (found by symbol name), for the same reason as libc.
 //  * The table is read by the signal handler without locks: an entry is
 //    written in full before the count that publishes it (release/acquire).
 //    Entries are never removed; forbidding a range that was allowed adds an
@@ -22,8 +24,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
+#include <elf.h>
+#include <fcntl.h>
 #include <link.h>
 #include <mutex>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace jiffy::detail {
 
@@ -105,7 +113,64 @@ class safe_point_table {
   }
 
   void ensure_defaults() noexcept {
-    std::call_once(defaults_, [this] { add_module(nullptr, true); });
+    std::call_once(defaults_, [this] {
+      add_module(nullptr, true);
+#if JIFFY_ASAN || JIFFY_TSAN
+      forbid_sanitizer_runtime();
+#endif
+    });
+  }
+
+  // Clang links the sanitizer runtimes into the executable itself, where the
+  // rule above would make their code preemptible — their allocator and
+  // interceptors take locks just as libc does. Their functions are found by
+  // name in the executable's symbol table and the span they cover is
+  // forbidden. (GCC links them as shared objects, already excluded.)
+  void forbid_sanitizer_runtime() noexcept {
+    int fd = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st {};
+    void* map = ::fstat(fd, &st) == 0 ? ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0)
+                                      : MAP_FAILED;
+    ::close(fd);
+    if (map == MAP_FAILED) return;
+    const auto* base = static_cast<const unsigned char*>(map);
+    const auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(base);
+    std::uintptr_t lo = ~std::uintptr_t{0}, hi = 0;
+    if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_shoff) {
+      const auto* sh = reinterpret_cast<const ElfW(Shdr)*>(base + eh->e_shoff);
+      for (unsigned i = 0; i < eh->e_shnum; ++i) {
+        if (sh[i].sh_type != SHT_SYMTAB) continue;
+        const auto* syms = reinterpret_cast<const ElfW(Sym)*>(base + sh[i].sh_offset);
+        const char* names = reinterpret_cast<const char*>(base + sh[sh[i].sh_link].sh_offset);
+        for (std::size_t k = 0; k < sh[i].sh_size / sizeof(ElfW(Sym)); ++k) {
+          if (ELF64_ST_TYPE(syms[k].st_info) != STT_FUNC || syms[k].st_value == 0) continue;
+          if (!is_sanitizer_symbol(names + syms[k].st_name)) continue;
+          if (syms[k].st_value < lo) lo = syms[k].st_value;
+          if (syms[k].st_value + syms[k].st_size > hi) hi = syms[k].st_value + syms[k].st_size;
+        }
+      }
+    }
+    ::munmap(map, static_cast<std::size_t>(st.st_size));
+    if (lo >= hi) return;
+    std::uintptr_t bias = 0;  // the executable's load address (PIE)
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, std::size_t, void* arg) -> int {
+          *static_cast<std::uintptr_t*>(arg) = info->dlpi_addr;
+          return 1;  // the first entry is the executable
+        },
+        &bias);
+    add(bias + lo, bias + hi, false);
+  }
+
+  static bool is_sanitizer_symbol(const char* name) noexcept {
+    static const char* const prefixes[] = {"__asan",         "__lsan",          "__ubsan",         "__tsan",
+                                           "__sanitizer",    "__interceptor_",  "___interceptor_", "__interception",
+                                           "_ZN6__asan",     "_ZN6__lsan",      "_ZN7__ubsan",     "_ZN6__tsan",
+                                           "_ZN11__sanitizer", "_ZN14__interception"};
+    for (const char* p : prefixes)
+      if (std::strncmp(name, p, std::strlen(p)) == 0) return true;
+    return false;
   }
 
  private:

@@ -61,6 +61,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <fcntl.h>
 #include <latch>
 #include <memory>
 #include <mutex>
@@ -81,10 +82,12 @@ struct fiber_control;
 // Someone (a fiber or a plain thread) waiting for an event. Lives on the
 // waiter's stack for the duration of the wait.
 struct waiter {
-  fiber_control* fiber = nullptr;   // set when a fiber waits
-  thread_parker* parker = nullptr;  // set when a plain thread waits
-  // 0 waiting, 1 woken by a notifier, 2 woken by its deadline. Exactly one
-  // party moves it away from 0, by CAS, and that party makes the waiter run.
+  fiber_control* fiber = nullptr;  // set when a fiber waits; a plain thread futex-waits on `state`
+  // pending -> notified (a notifier claimed it) -> delivered (threads only:
+  //   the notifier is done with this waiter, which may now return);
+  // pending -> timed_out (its deadline claimed it).
+  // Exactly one party moves it away from pending, by CAS, and that party
+  // makes the waiter run.
   std::atomic<std::uint32_t> state{0};
   waiter* wnext = nullptr;
   waiter* wprev = nullptr;
@@ -94,7 +97,7 @@ struct waiter {
   std::uintptr_t tag = 0;  // free for the primitive that waits
 };
 
-enum : std::uint32_t { wait_pending = 0, wait_notified = 1, wait_timed_out = 2 };
+enum : std::uint32_t { wait_pending = 0, wait_notified = 1, wait_timed_out = 2, wait_delivered = 3 };
 
 struct fiber_control {
   void* sp = nullptr;  // saved context while switched out
@@ -137,8 +140,10 @@ struct worker_counters {
 
 // What the preemption monitor last saw of a worker (monitor thread only).
 struct monitor_view {
+  bool queued = false;  // work was waiting in runnext or the ring at the last look
   std::uint64_t slice = 0;
   std::int64_t since = 0, signalled_at = 0, cpu_at_look = 0, look = 0;
+  std::int64_t slice_cpu = 0;  // the thread's CPU time when the slice was first seen
 };
 
 struct worker {
@@ -148,6 +153,7 @@ struct worker {
   cpu_local* cpu = nullptr;  // this worker's thread state, for remote need_resched
   pid_t tid = 0;             // for the preemption signal
   clockid_t cpu_clock{};     // the thread's CPU-time clock, read by the monitor
+  int stat_fd = -1;          // /proc/thread-self/stat, read by the monitor
 
   // Bumped at every switch; bit 0 says whether a fiber runs. Written by the
   // worker, read by the monitor (relaxed: a stale read only delays a decision
@@ -238,8 +244,9 @@ inline void wake_worker_locked(runtime_core* rt, worker* w) noexcept {
     }
   w->in_idle_list = false;
   rt->sleepers.fetch_sub(1, std::memory_order_seq_cst);
-  // release: the woken worker must see the work pushed before this wake.
-  w->sleep_word.store(1, std::memory_order_release);
+  // The woken worker finds the work through the queues' own acquire loads;
+  // this store only ends its futex wait.
+  w->sleep_word.store(1, std::memory_order_relaxed);
   futex_wake(&w->sleep_word);
 }
 
@@ -749,9 +756,11 @@ inline void arm_timer_here(waiter* wt, std::int64_t deadline) noexcept {
 }
 
 inline void park_post(void* arg) noexcept {
-  auto* r = static_cast<park_request*>(arg);
-  if (r->deadline != no_deadline) arm_timer_here(r->w, r->deadline);
-  if (r->lock) r->lock->unlock();
+  // Copy first: once the timer is armed, another worker may fire it, and the
+  // parked fiber may run and return, taking *arg (on its stack) with it.
+  park_request r = *static_cast<park_request*>(arg);
+  if (r.deadline != no_deadline) arm_timer_here(r.w, r.deadline);
+  if (r.lock) r.lock->unlock();
 }
 
 // Blocks the caller until `wt` is woken or `deadline` (now_ns() time base)
@@ -771,75 +780,105 @@ inline std::uint32_t block_waiter(waiter& wt, raw_spinlock* lock, std::int64_t d
     runtime_exit(this_cpu());
     return s;
   }
-  thread_parker* p = &this_thread_parker();
-  wt.parker = p;
+  // A plain thread sleeps on the waiter's own word. It returns only once the
+  // notifier has marked it delivered (or its deadline claimed it): until
+  // then the notifier may still be using the waiter.
   if (lock) lock->unlock();
   for (;;) {
-    // acquire: pairs with the notifier's CAS, for what it wrote before.
+    // acquire: pairs with the notifier's release, for what it wrote before.
     std::uint32_t s = wt.state.load(std::memory_order_acquire);
-    if (s != wait_pending) return s;
-    if (!p->park(deadline == no_deadline ? -1 : deadline)) {
+    if (s == wait_delivered) return wait_notified;
+    if (s == wait_timed_out) return wait_timed_out;
+    if (s == wait_notified) {
+      futex_wait(&wt.state, wait_notified);  // claimed: delivery is a few instructions away
+      continue;
+    }
+    futex_wait(&wt.state, wait_pending, deadline == no_deadline ? -1 : deadline);
+    if (deadline != no_deadline && now_ns() >= deadline) {
       std::uint32_t expected = wait_pending;
       if (wt.state.compare_exchange_strong(expected, wait_timed_out, std::memory_order_acq_rel)) return wait_timed_out;
-      return expected;
     }
   }
 }
 
 // Waking is two steps. claim_waiter() runs under the lock of the list the
 // waiter was on (already unlinked): a waiter that timed out must take that
-// lock to unlink itself, so it cannot return, and its frame cannot vanish,
-// while a notifier still looks at it. deliver() runs after the lock is
-// released and touches only the fiber or the thread's parker, both of which
-// outlive the wait.
-struct wake_target {
-  fiber_control* fiber = nullptr;
-  thread_parker* parker = nullptr;
-  explicit operator bool() const noexcept { return fiber || parker; }
-};
-
-inline wake_target claim_waiter(waiter* wt) noexcept {
+// lock to unlink itself, so it cannot return while a notifier looks at it.
+// deliver() runs after the lock is released. A claimed fiber cannot run
+// before deliver() makes it runnable, and a claimed thread does not return
+// before deliver() marks it delivered, so the waiter is alive throughout;
+// deliver()'s last touch of it is that mark (a futex wake may follow on its
+// address, which is harmless even if the waiter has gone).
+inline bool claim_waiter(waiter* wt) noexcept {
   std::uint32_t expected = wait_pending;
   // acq_rel: the woken side sees what the notifier wrote before; a racing
   // deadline loses.
-  if (!wt->state.compare_exchange_strong(expected, wait_notified, std::memory_order_acq_rel)) return {};
-  return wake_target{wt->fiber, wt->parker};
+  return wt->state.compare_exchange_strong(expected, wait_notified, std::memory_order_acq_rel);
 }
 
-inline void deliver(wake_target t) noexcept {
-  if (t.fiber)
-    make_runnable(t.fiber);
-  else if (t.parker)
-    t.parker->unpark();
-}
-
-// Claims and delivers every waiter of `list` (guarded by `lock`, which the
-// caller holds and which is released here).
-inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noexcept {
-  wake_target small[16];
-  int n = 0;
-  while (!list.empty()) {
-    while (n < 16 && !list.empty())
-      if (wake_target t = claim_waiter(list.pop_front())) small[n++] = t;
-    if (list.empty()) break;
-    lock.unlock();  // a long list: deliver a batch outside the lock, then go on
-    for (int i = 0; i < n; ++i) deliver(small[i]);
-    n = 0;
-    lock.lock();
+inline void deliver(waiter* wt) noexcept {
+  if (fiber_control* f = wt->fiber) {
+    make_runnable(f);
+  } else {
+    wt->state.store(wait_delivered, std::memory_order_release);
+    futex_wake(&wt->state);
   }
+}
+
+// Claims every waiter of `list` (guarded by `lock`, which the caller holds)
+// in one go, releases the lock, then delivers them. Claiming all under one
+// hold matters: a waiter that arrives after the event must not be woken by it.
+inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noexcept {
+  waiter* head = nullptr;
+  waiter** tail = &head;
+  while (waiter* wt = list.pop_front())
+    if (claim_waiter(wt)) {
+      *tail = wt;
+      tail = &wt->wnext;
+    }
+  *tail = nullptr;
   lock.unlock();
-  for (int i = 0; i < n; ++i) deliver(small[i]);
+  while (head) {
+    waiter* next = head->wnext;  // read before delivery: the waiter may be gone after it
+    deliver(head);
+    head = next;
+  }
 }
 
 // Claims the first waiter that has not timed out; releases `lock`. Returns
 // whether one was woken.
 inline bool wake_one_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noexcept {
-  wake_target t;
-  while (!t && !list.empty()) t = claim_waiter(list.pop_front());
+  waiter* claimed = nullptr;
+  while (!claimed && !list.empty()) {
+    waiter* wt = list.pop_front();
+    if (claim_waiter(wt)) claimed = wt;
+  }
   lock.unlock();
-  deliver(t);
-  return static_cast<bool>(t);
+  if (claimed) deliver(claimed);
+  return claimed != nullptr;
 }
+
+// Counts notifiers still using a primitive after the state change that lets
+// its waiters return; the primitive's destructor waits for them. (A waiter
+// that was just woken may legally destroy the mutex, condition variable or
+// wait_group at once.)
+class inflight_wakers {
+ public:
+  // relaxed: the release operation that follows (the state change) orders it.
+  void enter() noexcept { n_.fetch_add(1, std::memory_order_relaxed); }
+  void exit() noexcept { n_.fetch_sub(1, std::memory_order_release); }
+  void drain() const noexcept {
+    for (unsigned spins = 0; n_.load(std::memory_order_acquire) != 0; ++spins) {
+      if (spins < 1000)
+        cpu_relax();
+      else
+        ::sched_yield();
+    }
+  }
+
+ private:
+  std::atomic<std::uint32_t> n_{0};
+};
 
 // ---------------------------------------------------------------------------
 // The worker loop, on the worker's own thread.
@@ -901,6 +940,7 @@ inline void worker_main(worker* w, std::latch& ready) noexcept {
   w->cpu = cpu;
   w->tid = static_cast<pid_t>(::syscall(SYS_gettid));
   pthread_getcpuclockid(pthread_self(), &w->cpu_clock);
+  w->stat_fd = ::open("/proc/thread-self/stat", O_RDONLY | O_CLOEXEC);
   w->rng = 0x9e3779b97f4a7c15ull * (w->index + 1);
   sanitizer_init_thread(w->san);
   setup_worker_signal_stack();
@@ -920,6 +960,11 @@ inline void worker_main(worker* w, std::latch& ready) noexcept {
   runtime_exit(this_cpu());
   cpu = this_cpu();
   cpu->w = nullptr;
+}
+
+inline void worker_release_resources(worker* w) noexcept {
+  if (w->stat_fd >= 0) ::close(w->stat_fd);
+  w->stat_fd = -1;
 }
 
 // ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 //    with one relaxed load; a stale value only costs an extra look.
 #pragma once
 
+#include <jiffy/detail/futex.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
 
 #include <atomic>
@@ -20,8 +21,6 @@
 #include <limits>
 
 namespace jiffy::detail {
-
-inline constexpr std::int64_t no_deadline = std::numeric_limits<std::int64_t>::max();
 
 struct timer_entry {
   std::int64_t deadline = no_deadline;
