@@ -92,9 +92,11 @@ class fiber {
 };
 
 namespace detail {
+// Carries block_on's result (or exception) from the fiber to the caller.
 template <class R>
 struct block_on_slot {
-  std::optional<R> value;
+  struct nothing {};
+  std::optional<std::conditional_t<std::is_void_v<R>, nothing, R>> value;
 #if JIFFY_EXCEPTIONS
   std::exception_ptr error;
 #endif
@@ -102,42 +104,28 @@ struct block_on_slot {
   void run(F& f) noexcept {
 #if JIFFY_EXCEPTIONS
     try {
-      value.emplace(f());
+      store(f);
     } catch (...) {
       error = std::current_exception();
     }
 #else
-    value.emplace(f());
+    store(f);
 #endif
+  }
+  template <class F>
+  void store(F& f) {
+    if constexpr (std::is_void_v<R>) {
+      f();
+      value.emplace();
+    } else {
+      value.emplace(f());
+    }
   }
   R take() {
 #if JIFFY_EXCEPTIONS
     if (error) std::rethrow_exception(error);
 #endif
-    return std::move(*value);
-  }
-};
-template <>
-struct block_on_slot<void> {
-#if JIFFY_EXCEPTIONS
-  std::exception_ptr error;
-#endif
-  template <class F>
-  void run(F& f) noexcept {
-#if JIFFY_EXCEPTIONS
-    try {
-      f();
-    } catch (...) {
-      error = std::current_exception();
-    }
-#else
-    f();
-#endif
-  }
-  void take() {
-#if JIFFY_EXCEPTIONS
-    if (error) std::rethrow_exception(error);
-#endif
+    if constexpr (!std::is_void_v<R>) return std::move(*value);
   }
 };
 

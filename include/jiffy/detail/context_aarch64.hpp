@@ -10,21 +10,13 @@
 //  * COMDAT section: one copy per program however many units include it.
 #pragma once
 
+#include <jiffy/detail/context_api.hpp>
+
 #include <cstdint>
 
 #if defined(__aarch64__)
 
 namespace jiffy::detail {
-
-struct transfer {
-  void* from;
-  void* data;
-};
-
-using context_entry = void (*)(transfer) noexcept;
-
-extern "C" transfer jiffy_jump_context_v1(void* to, void* data) noexcept;
-extern "C" void jiffy_context_start_v1() noexcept;
 
 asm(R"(
   .pushsection .text.jiffy_jump_context_v1,"axG",@progbits,jiffy_jump_context_v1,comdat
@@ -94,13 +86,6 @@ inline void* make_context(void* stack_top, context_entry entry) noexcept {
   frame[8] = reinterpret_cast<std::uint64_t>(entry);                     // x19
   frame[19] = reinterpret_cast<std::uint64_t>(&jiffy_context_start_v1);  // x30
   return frame;
-}
-
-// Always inlined: under TSan, a call boundary between __tsan_switch_to_fiber
-// and the jump would record its entry on one fiber's shadow stack and its exit
-// on the other's (what happens at -O0 without this).
-[[gnu::always_inline]] inline transfer jump_context(void* to, void* data) noexcept {
-  return jiffy_jump_context_v1(to, data);
 }
 
 }  // namespace jiffy::detail

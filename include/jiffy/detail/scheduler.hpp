@@ -234,8 +234,8 @@ inline std::atomic<std::uint64_t> next_fiber_id{1};
 // ---------------------------------------------------------------------------
 // Waking idle workers.
 
-inline void wake_worker_locked(runtime_core* rt, worker* w) noexcept {
-  // Caller holds rt->idle_lock and w is in the idle list.
+// Caller holds rt->idle_lock and w is in the idle list.
+inline void remove_from_idle_locked(runtime_core* rt, worker* w) noexcept {
   for (std::size_t i = 0; i < rt->idle.size(); ++i)
     if (rt->idle[i] == w) {
       rt->idle[i] = rt->idle.back();
@@ -244,6 +244,10 @@ inline void wake_worker_locked(runtime_core* rt, worker* w) noexcept {
     }
   w->in_idle_list = false;
   rt->sleepers.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+inline void wake_worker_locked(runtime_core* rt, worker* w) noexcept {
+  remove_from_idle_locked(rt, w);
   // The woken worker finds the work through the queues' own acquire loads;
   // this store only ends its futex wait.
   w->sleep_word.store(1, std::memory_order_relaxed);
@@ -911,16 +915,7 @@ inline void worker_idle(worker* w) noexcept {
     futex_wait(&w->sleep_word, 0, deadline == no_deadline ? -1 : deadline);
   }
   std::lock_guard<std::mutex> lk(rt->idle_lock);
-  if (w->in_idle_list) {
-    for (std::size_t i = 0; i < rt->idle.size(); ++i)
-      if (rt->idle[i] == w) {
-        rt->idle[i] = rt->idle.back();
-        rt->idle.pop_back();
-        break;
-      }
-    w->in_idle_list = false;
-    rt->sleepers.fetch_sub(1, std::memory_order_seq_cst);
-  }
+  if (w->in_idle_list) remove_from_idle_locked(rt, w);
 }
 
 inline void stop_spinning(worker* w, bool found) noexcept {
