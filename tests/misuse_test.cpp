@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 
@@ -161,3 +163,44 @@ TEST_CASE("an exception escaping a fiber calls std::terminate, as with std::thre
   CHECK(mentions(r, "terminate handler ran"));
 }
 #endif
+
+TEST_CASE("spinlock misuse is reported") {
+  SUBCASE("unlocking a spinlock that is not held") {
+    auto r = test::run_in_child([] {
+      jiffy::spinlock l;
+      l.unlock();
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "spinlock::unlock() of a lock that is not held"));
+  }
+  SUBCASE("unlocking an mcs_spinlock that is not held") {
+    auto r = test::run_in_child([] {
+      jiffy::mcs_spinlock l;
+      l.unlock();
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "mcs_spinlock::unlock() of a lock that is not held"));
+  }
+  SUBCASE("yielding while holding a spinlock") {
+    auto r = test::run_in_child([] {
+      jiffy::runtime rt({.workers = 1});
+      jiffy::ticket_spinlock l;
+      rt.block_on([&] {
+        std::lock_guard<jiffy::ticket_spinlock> g(l);
+        jiffy::this_fiber::yield();
+      });
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "scheduling while atomic: this_fiber::yield()"));
+  }
+  SUBCASE("blocking on a jiffy::mutex while holding a spinlock") {
+    auto r = test::run_in_child([] {
+      jiffy::rw_spinlock l;
+      jiffy::mutex m;
+      std::shared_lock<jiffy::rw_spinlock> g(l);
+      m.lock();
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "scheduling while atomic: mutex::lock()"));
+  }
+}

@@ -5,4 +5,5 @@
 #include <jiffy/preempt.hpp>
 #include <jiffy/runtime.hpp>
 #include <jiffy/safe_points.hpp>
+#include <jiffy/spinlock.hpp>
 #include <jiffy/sync.hpp>

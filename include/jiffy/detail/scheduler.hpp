@@ -48,6 +48,7 @@
 #include <jiffy/detail/cpu_local.hpp>
 #include <jiffy/detail/diag.hpp>
 #include <jiffy/detail/futex.hpp>
+#include <jiffy/detail/mcs_nodes.hpp>
 #include <jiffy/detail/queues.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
 #include <jiffy/detail/sanitizers.hpp>
@@ -115,6 +116,7 @@ struct fiber_control {
   raw_spinlock join_lock;
   bool done = false;  // guarded by join_lock
   wait_list<waiter> joiners;
+  mcs_block* mcs = nullptr;  // queue nodes of holder_preemptible::mcs_spinlock waits, enrolled on first use
   void (*run)(fiber_control*) noexcept = nullptr;  // calls and destroys the callable
   void* callable = nullptr;
 
@@ -609,6 +611,9 @@ inline void preempt_schedule_impl() noexcept {
   runtime_exit(cpu);
 
   self->run(self);
+  // In the fiber's own context, not the retiring post-switch action (which
+  // may run inside a signal handler, where freeing is off limits).
+  mcs_registry::get().leave(std::exchange(self->mcs, nullptr));
 
   cpu = this_cpu();
   unsigned left = cpu->preempt_count & preempt_user_mask;

@@ -1,0 +1,89 @@
+// jiffy/detail/mcs_nodes.hpp — queue nodes for jiffy's MCS lock, named by a
+// 16-bit code so a lock word can hold a queue tail in 4 bytes.
+//
+// Rules:
+//  * A node block (4 nodes: one per nesting level) belongs to one waiter
+//    context: an OS thread (its workers' fibers share it, which is safe
+//    because an integrated waiter cannot be switched out or moved), or a
+//    fiber (for the holder_preemptible lock, whose waiters can).
+//  * Each block is enrolled under an id from 1 to 16383; the id and level
+//    make the 16-bit tail code. Ids are recycled when a thread exits or a
+//    fiber ends; more than 16383 blocks alive at once is reported as a bug.
+//  * The table is read lock-free (release/acquire on the slot); enrolling and
+//    leaving take a mutex (rare: once per thread or fiber).
+#pragma once
+
+#include <jiffy/detail/config.hpp>
+#include <jiffy/detail/diag.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace jiffy::detail {
+
+struct alignas(cache_line) mcs_node {
+  std::atomic<mcs_node*> next{nullptr};
+  std::atomic<std::uint32_t> ready{0};  // set by the predecessor: "you are the queue's head"
+};
+
+inline constexpr unsigned mcs_levels = 4;
+inline constexpr std::uint32_t mcs_max_blocks = (1u << 14) - 1;
+
+struct mcs_block {
+  mcs_node nodes[mcs_levels];
+  unsigned depth = 0;  // nodes in use (nested waits)
+  std::uint32_t id = 0;
+};
+
+class mcs_registry {
+ public:
+  static mcs_registry& get() noexcept {
+    static mcs_registry r;
+    return r;
+  }
+  mcs_block* find(std::uint32_t id) const noexcept { return slots_[id].load(std::memory_order_acquire); }
+
+  mcs_block* enroll() {
+    auto* b = new mcs_block();
+    std::lock_guard<std::mutex> lk(mu_);
+    std::uint32_t id;
+    if (!free_.empty()) {
+      id = free_.back();
+      free_.pop_back();
+    } else {
+      if (next_ > mcs_max_blocks) fatal("more than 16383 threads and fibers use MCS locks at once");
+      id = next_++;
+    }
+    b->id = id;
+    slots_[id].store(b, std::memory_order_release);
+    return b;
+  }
+
+  void leave(mcs_block* b) noexcept {
+    if (!b) return;
+    std::lock_guard<std::mutex> lk(mu_);
+    slots_[b->id].store(nullptr, std::memory_order_relaxed);
+    free_.push_back(b->id);
+    delete b;
+  }
+
+ private:
+  std::atomic<mcs_block*> slots_[mcs_max_blocks + 1] = {};
+  std::mutex mu_;
+  std::vector<std::uint32_t> free_;
+  std::uint32_t next_ = 1;
+};
+
+// The calling OS thread's block, enrolled on first use, released at exit.
+inline mcs_block* thread_mcs_block() {
+  static thread_local struct holder {
+    mcs_block* b = nullptr;
+    ~holder() { mcs_registry::get().leave(b); }
+  } h;
+  if (!h.b) h.b = mcs_registry::get().enroll();
+  return h.b;
+}
+
+}  // namespace jiffy::detail

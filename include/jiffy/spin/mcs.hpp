@@ -1,0 +1,158 @@
+// jiffy/spin/mcs.hpp — a queue lock after the kernel's qspinlock:
+// jiffy::mcs_spinlock.
+//
+// Layout: one 32-bit word (4 bytes, 4-byte aligned): bits 0–7 the locked
+// byte, bit 8 the pending bit, bits 16–31 the queue's tail (which waiter's
+// node: an owner id and a nesting level, detail/mcs_nodes.hpp). No node is
+// passed by the caller. FIFO-fair.
+//
+// Rules:
+//  * Uncontended: one CAS to lock, one atomic subtract to unlock.
+//  * The first waiter does not queue: it sets the pending bit and spins on the
+//    lock word. Later waiters join an MCS queue, each spinning on its own
+//    node's cache line; the queue's head spins on the lock word, takes the
+//    lock when both the locked byte and the pending bit are clear, and makes
+//    the next node the head.
+//  * The integrated lock waits and holds with preemption disabled, so its
+//    node can be per worker (a worker runs one waiter at a time) and a
+//    waiter whose turn came is always running to take it.
+//  * The holder_preemptible variant waits and holds preemptibly, as a plain
+//    user-space queue lock would; its waiters use per-fiber nodes (or per
+//    thread, on plain threads), and a waiter preempted when its turn comes
+//    holds up everyone behind it — the convoy the integrated lock avoids.
+#pragma once
+
+#include <jiffy/detail/mcs_nodes.hpp>
+#include <jiffy/detail/scheduler.hpp>
+#include <jiffy/spin/policy.hpp>
+
+#include <atomic>
+#include <cstdint>
+
+namespace jiffy {
+
+template <class Preemption>
+class basic_mcs_spinlock {
+ public:
+  basic_mcs_spinlock() noexcept = default;
+  basic_mcs_spinlock(const basic_mcs_spinlock&) = delete;
+  basic_mcs_spinlock& operator=(const basic_mcs_spinlock&) = delete;
+
+  void lock() noexcept {
+    Preemption::disable();
+    std::uint32_t v = 0;
+    // acquire: the critical section sees what the previous holder wrote.
+    if (word_.compare_exchange_strong(v, locked_bit, std::memory_order_acquire, std::memory_order_relaxed)) return;
+    lock_slow(v);
+  }
+
+  bool try_lock() noexcept {
+    Preemption::disable();
+    std::uint32_t v = 0;
+    if (word_.compare_exchange_strong(v, locked_bit, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+    Preemption::enable();
+    return false;
+  }
+
+  void unlock() noexcept {
+    // release: publishes the critical section to the next holder.
+    std::uint32_t before = word_.fetch_sub(locked_bit, std::memory_order_release);
+    if constexpr (detail::debug_checks)
+      if (!(before & locked_mask)) detail::unlock_not_held("mcs_spinlock");
+    Preemption::enable();
+  }
+
+  bool is_locked() const noexcept { return (word_.load(std::memory_order_relaxed) & locked_mask) != 0; }
+
+ private:
+  static constexpr std::uint32_t locked_bit = 1, locked_mask = 0xff, pending_bit = 1u << 8;
+  static constexpr std::uint32_t tail_mask = 0xffff0000u;
+  static constexpr unsigned level_shift = 16, id_shift = 18;
+
+  static std::uint32_t encode(const detail::mcs_block* b, unsigned level) noexcept {
+    return (b->id << id_shift) | (level << level_shift);
+  }
+  static detail::mcs_node* decode(std::uint32_t tail) noexcept {
+    detail::mcs_block* b = detail::mcs_registry::get().find(tail >> id_shift);
+    return &b->nodes[(tail >> level_shift) & 3];
+  }
+
+  // The waiter's node block: its fiber's when it may be switched out while
+  // queued, else its thread's (which, on a worker, all its fibers share).
+  static detail::mcs_block* my_block() noexcept {
+    if constexpr (!Preemption::integrated) {
+      if (detail::fiber_control* f = detail::this_cpu()->current) {
+        if (!f->mcs) f->mcs = detail::mcs_registry::get().enroll();
+        return f->mcs;
+      }
+    }
+    return detail::thread_mcs_block();
+  }
+
+  [[gnu::noinline]] void lock_slow(std::uint32_t v) noexcept {
+    detail::spin_wait w;
+    // A pending waiter is about to take the lock: give it a moment.
+    for (int i = 0; i < 512 && v == pending_bit; ++i) {
+      detail::cpu_relax();
+      v = word_.load(std::memory_order_relaxed);
+    }
+    // Nobody pending or queued: become the pending waiter.
+    if (!(v & ~locked_mask)) {
+      v = word_.fetch_or(pending_bit, std::memory_order_acquire);
+      if (!(v & ~locked_mask)) {
+        while (word_.load(std::memory_order_acquire) & locked_mask) w.wait();
+        // Clear pending and set locked in one step (tail bits may have changed).
+        word_.fetch_add(locked_bit - pending_bit, std::memory_order_acquire);
+        return;
+      }
+      if (!(v & pending_bit)) word_.fetch_and(~pending_bit, std::memory_order_relaxed);  // not ours to keep
+    }
+    queue_and_lock();
+  }
+
+  void queue_and_lock() noexcept {
+    detail::mcs_block* block = my_block();
+    unsigned level = block->depth++;
+    if (level >= detail::mcs_levels) detail::fatal("mcs_spinlock nested more than 4 deep on one thread");
+    detail::mcs_node* node = &block->nodes[level];
+    node->next.store(nullptr, std::memory_order_relaxed);
+    node->ready.store(0, std::memory_order_relaxed);
+    std::uint32_t tail = encode(block, level);
+
+    // Swap ourselves in as the tail. release: a successor that finds us
+    // through the tail sees our node initialised.
+    std::uint32_t old = word_.load(std::memory_order_relaxed);
+    while (!word_.compare_exchange_weak(old, (old & ~tail_mask) | tail, std::memory_order_acq_rel,
+                                        std::memory_order_relaxed)) {
+    }
+    detail::spin_wait w;
+    if (old & tail_mask) {
+      decode(old)->next.store(node, std::memory_order_release);
+      while (!node->ready.load(std::memory_order_acquire)) w.wait();  // spin on our own line
+    }
+    // Head of the queue: wait for the holder and any pending waiter.
+    std::uint32_t v;
+    while ((v = word_.load(std::memory_order_acquire)) & (locked_mask | pending_bit)) w.wait();
+    // Last in the queue? Then take the lock and empty the queue at once.
+    bool done = false;
+    while ((v & tail_mask) == tail && !done)
+      done = word_.compare_exchange_weak(v, locked_bit, std::memory_order_acquire, std::memory_order_relaxed);
+    if (!done) {
+      word_.fetch_or(locked_bit, std::memory_order_acquire);
+      detail::mcs_node* next;
+      while (!(next = node->next.load(std::memory_order_acquire))) w.wait();  // it is linking itself in
+      next->ready.store(1, std::memory_order_release);
+    }
+    --block->depth;
+  }
+
+  std::atomic<std::uint32_t> word_{0};
+};
+
+using mcs_spinlock = basic_mcs_spinlock<detail::integrate_preemption>;
+
+namespace holder_preemptible {
+using mcs_spinlock = basic_mcs_spinlock<detail::ignore_preemption>;
+}
+
+}  // namespace jiffy

@@ -1,0 +1,113 @@
+// jiffy/spin/rw.hpp — readers–writer spinlock: jiffy::rw_spinlock.
+//
+// Layout: one 32-bit word (4 bytes, 4-byte aligned): bit 31 a writer holds
+// it, bit 30 a writer waits, bits 0–29 the number of readers.
+//
+// Rules:
+//  * Many readers or one writer. Writer-preferring: once a writer waits, new
+//    readers wait too, so a stream of readers cannot starve writers.
+//  * Meets SharedLockable: std::shared_lock and std::unique_lock both work.
+//  * Integrated: readers and writers hold with preemption disabled. A
+//    waiting reader spins preemptibly; a waiting writer, which has announced
+//    itself and so holds new readers back, waits with preemption disabled so
+//    that it is running when its turn comes.
+#pragma once
+
+#include <jiffy/spin/policy.hpp>
+
+#include <atomic>
+#include <cstdint>
+
+namespace jiffy {
+
+template <class Preemption>
+class basic_rw_spinlock {
+ public:
+  basic_rw_spinlock() noexcept = default;
+  basic_rw_spinlock(const basic_rw_spinlock&) = delete;
+  basic_rw_spinlock& operator=(const basic_rw_spinlock&) = delete;
+
+  void lock() noexcept {
+    Preemption::disable();
+    std::uint32_t v = 0;
+    // acquire: the writer sees what earlier writers wrote.
+    if (word_.compare_exchange_strong(v, writer_bit, std::memory_order_acquire, std::memory_order_relaxed)) return;
+    detail::spin_wait w;
+    for (;;) {
+      v = word_.load(std::memory_order_relaxed);
+      if ((v & ~writer_waiting) == 0) {
+        // Free: take it (clearing the waiting bit; other waiting writers set it again).
+        if (word_.compare_exchange_weak(v, writer_bit, std::memory_order_acquire, std::memory_order_relaxed)) return;
+        continue;
+      }
+      if (!(v & writer_waiting)) word_.fetch_or(writer_waiting, std::memory_order_relaxed);
+      w.wait();
+    }
+  }
+
+  bool try_lock() noexcept {
+    Preemption::disable();
+    std::uint32_t v = word_.load(std::memory_order_relaxed);
+    if ((v & ~writer_waiting) == 0 &&
+        word_.compare_exchange_strong(v, writer_bit, std::memory_order_acquire, std::memory_order_relaxed))
+      return true;
+    Preemption::enable();
+    return false;
+  }
+
+  void unlock() noexcept {
+    // release: readers and writers that follow see this writer's writes.
+    std::uint32_t before = word_.fetch_and(~writer_bit, std::memory_order_release);
+    if constexpr (detail::debug_checks)
+      if (!(before & writer_bit)) detail::unlock_not_held("rw_spinlock");
+    Preemption::enable();
+  }
+
+  void lock_shared() noexcept {
+    Preemption::disable();
+    if (try_add_reader()) return;
+    detail::spin_wait w;
+    for (;;) {
+      Preemption::enable();  // a reader waits preemptibly
+      while (word_.load(std::memory_order_relaxed) & (writer_bit | writer_waiting)) w.wait();
+      Preemption::disable();
+      if (try_add_reader()) return;
+    }
+  }
+
+  bool try_lock_shared() noexcept {
+    Preemption::disable();
+    if (try_add_reader()) return true;
+    Preemption::enable();
+    return false;
+  }
+
+  void unlock_shared() noexcept {
+    // release: a writer that follows sees that our reads are done.
+    std::uint32_t before = word_.fetch_sub(1, std::memory_order_release);
+    if constexpr (detail::debug_checks)
+      if ((before & reader_mask) == 0) detail::unlock_not_held("rw_spinlock (shared)");
+    Preemption::enable();
+  }
+
+ private:
+  static constexpr std::uint32_t writer_bit = 1u << 31, writer_waiting = 1u << 30, reader_mask = writer_waiting - 1;
+
+  bool try_add_reader() noexcept {
+    std::uint32_t v = word_.load(std::memory_order_relaxed);
+    while (!(v & (writer_bit | writer_waiting)))
+      // acquire: the reader sees what the last writer wrote.
+      if (word_.compare_exchange_weak(v, v + 1, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+    return false;
+  }
+
+  std::atomic<std::uint32_t> word_{0};
+};
+
+using rw_spinlock = basic_rw_spinlock<detail::integrate_preemption>;
+
+namespace holder_preemptible {
+using rw_spinlock = basic_rw_spinlock<detail::ignore_preemption>;
+}
+
+}  // namespace jiffy
