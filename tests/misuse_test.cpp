@@ -5,6 +5,7 @@
 
 #include <jiffy/jiffy.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -203,4 +204,35 @@ TEST_CASE("spinlock misuse is reported") {
     CHECK(r.signal == SIGABRT);
     CHECK(mentions(r, "scheduling while atomic: mutex::lock()"));
   }
+}
+
+namespace {
+std::atomic<long> slow_init_spins{0};
+int slow_static_value() {
+  static const int value = [] {  // a function-local static with a long initialiser
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (std::chrono::steady_clock::now() < until) slow_init_spins.fetch_add(1, std::memory_order_relaxed);
+    return 42;
+  }();
+  return value;
+}
+}  // namespace
+
+TEST_CASE("a deadlock on a lock jiffy cannot see (a static's initialiser) is reported, not silent") {
+  auto r = test::run_in_child([] {
+    std::thread([] {  // the child ends itself: the deadlock below never resolves
+      std::this_thread::sleep_for(std::chrono::seconds(5));
+      std::fflush(nullptr);
+      std::_Exit(0);
+    }).detach();
+    jiffy::runtime rt({.workers = 1, .preempt = jiffy::preempt_mode::full, .quantum = std::chrono::milliseconds(1)});
+    // The first fiber is preempted inside the initialiser, holding the
+    // static's guard; the second then blocks the worker's thread on it.
+    auto a = rt.spawn([] { (void)slow_static_value(); });
+    auto b = rt.spawn([] { (void)slow_static_value(); });
+    a.join();
+    b.join();
+  });
+  CHECK(r.exited);
+  CHECK(r.err.find("likely a deadlock") != std::string::npos);
 }

@@ -1,6 +1,8 @@
 // jiffy/jiffy.hpp — everything jiffy offers, in one include.
 #pragma once
 
+#include <jiffy/io.hpp>
+#include <jiffy/net.hpp>
 #include <jiffy/options.hpp>
 #include <jiffy/preempt.hpp>
 #include <jiffy/runtime.hpp>

@@ -243,14 +243,7 @@ inline void yield() noexcept {
     return;
   }
   detail::debug_might_sleep("this_fiber::yield()");
-  detail::runtime_enter(cpu);
-  detail::worker* w = cpu->w;
-  cpu->need_resched.store(0, std::memory_order_relaxed);
-  if (detail::fiber_control* next = detail::pick_next(w)) {
-    detail::worker_counters::bump(w->counters.yields);
-    detail::switch_to(next, detail::post_action{detail::post_action::requeue});
-  }
-  detail::runtime_exit(detail::this_cpu());
+  detail::yield_fiber();
 }
 
 namespace detail_sleep {

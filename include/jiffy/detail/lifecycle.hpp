@@ -8,6 +8,7 @@
 //    fiber handles that outlive the runtime keep it alive.
 #pragma once
 
+#include <jiffy/detail/netpoll.hpp>
 #include <jiffy/detail/preemption.hpp>
 #include <jiffy/detail/scheduler.hpp>
 
@@ -42,6 +43,7 @@ inline void validate_options(const runtime_options& o) {
 inline runtime_core* start_runtime(const runtime_options& o) {
   validate_options(o);
   auto* rt = new runtime_core(o);
+  netpoll_init(rt);
   install_overflow_handler();
   preempt_schedule_hook.store(&preempt_schedule_impl, std::memory_order_relaxed);
   unsigned n = o.workers ? o.workers : std::thread::hardware_concurrency();
@@ -84,6 +86,7 @@ inline void stop_runtime(runtime_core* rt) {
     w->thread.join();
     worker_release_resources(w.get());
   }
+  netpoll_shutdown(rt);
   rt->drop_ref();
 }
 

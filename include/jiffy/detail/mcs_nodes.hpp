@@ -14,6 +14,7 @@
 #pragma once
 
 #include <jiffy/detail/config.hpp>
+#include <jiffy/detail/cpu_local.hpp>
 #include <jiffy/detail/diag.hpp>
 
 #include <atomic>
@@ -45,9 +46,13 @@ class mcs_registry {
   }
   mcs_block* find(std::uint32_t id) const noexcept { return slots_[id].load(std::memory_order_acquire); }
 
+  // The mutex is held inside the runtime section: a fiber preempted while
+  // holding it would block the next fiber on its worker that enrolls.
   mcs_block* enroll() {
     auto* b = new mcs_block();
-    std::lock_guard<std::mutex> lk(mu_);
+    cpu_local* cpu = this_cpu();
+    runtime_enter(cpu);
+    std::unique_lock<std::mutex> lk(mu_);
     std::uint32_t id;
     if (!free_.empty()) {
       id = free_.back();
@@ -58,14 +63,21 @@ class mcs_registry {
     }
     b->id = id;
     slots_[id].store(b, std::memory_order_release);
+    lk.unlock();
+    runtime_exit(cpu);
     return b;
   }
 
   void leave(mcs_block* b) noexcept {
     if (!b) return;
-    std::lock_guard<std::mutex> lk(mu_);
-    slots_[b->id].store(nullptr, std::memory_order_relaxed);
-    free_.push_back(b->id);
+    cpu_local* cpu = this_cpu();
+    runtime_enter(cpu);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      slots_[b->id].store(nullptr, std::memory_order_relaxed);
+      free_.push_back(b->id);
+    }
+    runtime_exit(cpu);
     delete b;
   }
 

@@ -169,8 +169,11 @@ inline void preempt_signal_handler(int sig, siginfo_t* info, void* ucv) noexcept
   if (fiber_control* next = pick_next(w)) {
     worker_counters::bump(w->counters.preemptions);
     self->async_preempted = true;  // back of this worker's private queue: resume here
+    w->preempted_waiting.fetch_add(1, std::memory_order_relaxed);
     switch_to(next, post_action{post_action::requeue});
     self->async_preempted = false;
+    w = this_cpu()->w;  // the same worker, by the rule above; re-read after any switch all the same
+    w->preempted_waiting.fetch_sub(1, std::memory_order_relaxed);
   }
   runtime_exit(this_cpu());
   errno = saved_errno;
@@ -245,6 +248,36 @@ inline void send_preempt_signal(runtime_core* rt, worker* w, std::uint64_t slice
     rt->signals_sent.fetch_add(1, std::memory_order_relaxed);
 }
 
+// A worker whose thread has been blocked in the kernel for over a second,
+// using no CPU, while a fiber it preempted by signal waits to resume on it, is
+// very likely deadlocked: the running fiber waits for a lock the preempted one
+// holds without jiffy knowing — a function-local static's initialiser,
+// std::call_once, a std::mutex in the executable. Say so once, rather than
+// hang in silence.
+inline void report_if_stuck(worker* w, std::int64_t now) noexcept {
+  monitor_view& m = w->monitor;
+  if (m.stuck_reported || w->preempted_waiting.load(std::memory_order_relaxed) == 0) {
+    m.stuck_cpu = -1;
+    return;
+  }
+  std::int64_t cpu = thread_cpu_ns(w->cpu_clock);
+  if (m.stuck_cpu < 0 || cpu - m.stuck_cpu > 1000000) {  // used CPU: not stuck; start over
+    m.stuck_cpu = cpu;
+    m.stuck_since = now;
+    return;
+  }
+  if (now - m.stuck_since < 1000000000 || thread_is_running(w->stat_fd)) return;
+  m.stuck_reported = true;
+  message msg;
+  msg.text("jiffy: worker ").number(w->index);
+  msg.text(" has been blocked for over a second while a fiber it preempted waits to resume on it: likely a deadlock on");
+  msg.write_line();
+  msg.text("jiffy:   a lock that fiber holds unknown to jiffy (a function-local static's initialiser, std::call_once, a");
+  msg.write_line();
+  msg.text("jiffy:   std::mutex) — guard that code with preempt_guard or forbid its range (README: Async-safe points)");
+  msg.write_line();
+}
+
 inline void monitor_main(runtime_core* rt) noexcept {
   const std::int64_t quantum = std::chrono::duration_cast<std::chrono::nanoseconds>(rt->options.quantum).count();
   std::int64_t tick = quantum / 4;
@@ -275,11 +308,19 @@ inline void monitor_main(runtime_core* rt) noexcept {
         m.slice = slice;
         m.since = now;
         m.signalled_at = 0;
+        m.stuck_cpu = -1;
         if (full) m.slice_cpu = m.cpu_at_look = thread_cpu_ns(w->cpu_clock), m.look = now;
         continue;
       }
+      if (full) report_if_stuck(w, now);
       if (!preempting || now - m.since < quantum || !work_waiting_for(w, rt, now)) continue;
       w->cpu->need_resched.store(1, std::memory_order_relaxed);
+      // The slice may have ended meanwhile (its switch clears the flag): do
+      // not shorten the next fiber's slice with a flag meant for this one.
+      if (w->slice.load(std::memory_order_relaxed) != slice) {
+        w->cpu->need_resched.store(0, std::memory_order_relaxed);
+        continue;
+      }
       if (!full || now - m.signalled_at < tick) continue;
       // Signal only a thread that has spent its quantum computing (CPU time,
       // as the kernel's scheduler counts it: time asleep in a system call
@@ -294,6 +335,7 @@ inline void monitor_main(runtime_core* rt) noexcept {
       m.signalled_at = now;
       send_preempt_signal(rt, w, slice >> 1);
     }
+    netpoll_if_stale(rt, 10000000);  // every worker busy for 10 ms: look at the network for them
     if (stranded && rt->sleepers.load(std::memory_order_relaxed) > 0 &&
         rt->spinning.load(std::memory_order_relaxed) == 0)
       wake_one_idle(rt);
@@ -306,6 +348,7 @@ inline void monitor_main(runtime_core* rt) noexcept {
       for (auto& wp : rt->workers) running |= (wp->slice.load(std::memory_order_seq_cst) & 1) != 0;
       if (!running && !rt->monitor_stop.load(std::memory_order_acquire)) futex_wait(&rt->monitor_word, 0);
       rt->monitor_idle.store(false, std::memory_order_relaxed);
+      rt->monitor_word.store(0, std::memory_order_relaxed);  // consumed: the tick waits below must wait again
       idle_ticks = 0;
       continue;
     }

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <jiffy/detail/config.hpp>
+#include <jiffy/detail/cpu_local.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -64,17 +65,34 @@ class safe_point_table {
   }
 
   bool add(std::uintptr_t begin, std::uintptr_t end, bool preemptible) noexcept {
-    std::lock_guard<std::mutex> lk(mu_);
-    unsigned n = count_.load(std::memory_order_relaxed);
-    if (n == capacity || begin >= end) return false;
-    ranges_[n] = code_range{begin, end, preemptible};
-    count_.store(n + 1, std::memory_order_release);  // publishes the entry to the handler
-    return true;
+    cpu_local* cpu = this_cpu();
+    runtime_enter(cpu);  // never preempted holding mu_
+    bool ok;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      unsigned n = count_.load(std::memory_order_relaxed);
+      ok = n < capacity && begin < end;
+      if (ok) {
+        ranges_[n] = code_range{begin, end, preemptible};
+        count_.store(n + 1, std::memory_order_release);  // publishes the entry to the handler
+      }
+    }
+    runtime_exit(cpu);
+    return ok;
   }
 
   // Registers the executable segments of the object (the main program when
   // `address` is null) that contains `address`. Returns false if none does.
   bool add_module(const void* address, bool preemptible) noexcept {
+    // dl_iterate_phdr holds the loader's lock while it calls us back.
+    cpu_local* cpu = this_cpu();
+    runtime_enter(cpu);
+    bool found = add_module_locked(address, preemptible);
+    runtime_exit(cpu);
+    return found;
+  }
+
+  bool add_module_locked(const void* address, bool preemptible) noexcept {
     struct search {
       std::uintptr_t target;
       bool main_program;
@@ -137,6 +155,8 @@ class safe_point_table {
     const auto* base = static_cast<const unsigned char*>(map);
     const auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(base);
     std::uintptr_t lo = ~std::uintptr_t{0}, hi = 0;
+    code_range extra[64];
+    unsigned n_extra = 0;
     if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_shoff) {
       const auto* sh = reinterpret_cast<const ElfW(Shdr)*>(base + eh->e_shoff);
       for (unsigned i = 0; i < eh->e_shnum; ++i) {
@@ -145,7 +165,15 @@ class safe_point_table {
         const char* names = reinterpret_cast<const char*>(base + sh[sh[i].sh_link].sh_offset);
         for (std::size_t k = 0; k < sh[i].sh_size / sizeof(ElfW(Sym)); ++k) {
           if (ELF64_ST_TYPE(syms[k].st_info) != STT_FUNC || syms[k].st_value == 0) continue;
-          if (!is_sanitizer_symbol(names + syms[k].st_name)) continue;
+          const char* name = names + syms[k].st_name;
+          // The runtime's replacements of the allocator (operator new and
+          // delete, malloc and friends) may lie outside the span of its
+          // prefixed symbols (TSan's C++ part does): forbid each by itself.
+          if (is_allocator_symbol(name) && n_extra < 64) {
+            extra[n_extra++] = code_range{syms[k].st_value, syms[k].st_value + syms[k].st_size, false};
+            continue;
+          }
+          if (!is_sanitizer_symbol(name)) continue;
           if (syms[k].st_value < lo) lo = syms[k].st_value;
           if (syms[k].st_value + syms[k].st_size > hi) hi = syms[k].st_value + syms[k].st_size;
         }
@@ -153,6 +181,11 @@ class safe_point_table {
     }
     ::munmap(map, static_cast<std::size_t>(st.st_size));
     if (lo >= hi) return;
+    for (unsigned i = 0; i < n_extra; ++i) add(bias_of_exe() + extra[i].begin, bias_of_exe() + extra[i].end, false);
+    add(bias_of_exe() + lo, bias_of_exe() + hi, false);
+  }
+
+  static std::uintptr_t bias_of_exe() noexcept {
     std::uintptr_t bias = 0;  // the executable's load address (PIE)
     dl_iterate_phdr(
         [](dl_phdr_info* info, std::size_t, void* arg) -> int {
@@ -160,7 +193,18 @@ class safe_point_table {
           return 1;  // the first entry is the executable
         },
         &bias);
-    add(bias + lo, bias + hi, false);
+    return bias;
+  }
+
+  static bool is_allocator_symbol(const char* name) noexcept {
+    static const char* const exact[] = {"malloc",   "free",          "calloc",  "realloc", "posix_memalign",
+                                        "memalign", "aligned_alloc", "valloc",  "pvalloc", "malloc_usable_size"};
+    for (const char* e : exact)
+      if (std::strcmp(name, e) == 0) return true;
+    static const char* const prefixes[] = {"_Znw", "_Zna", "_Zdl", "_Zda"};  // operator new/delete, all forms
+    for (const char* p : prefixes)
+      if (std::strncmp(name, p, 4) == 0) return true;
+    return false;
   }
 
   static bool is_sanitizer_symbol(const char* name) noexcept {

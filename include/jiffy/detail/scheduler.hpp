@@ -146,6 +146,8 @@ struct monitor_view {
   std::uint64_t slice = 0;
   std::int64_t since = 0, signalled_at = 0, cpu_at_look = 0, look = 0;
   std::int64_t slice_cpu = 0;  // the thread's CPU time when the slice was first seen
+  std::int64_t stuck_cpu = -1, stuck_since = 0;  // deadlock watch (preemption.hpp: report_if_stuck)
+  bool stuck_reported = false;
 };
 
 struct worker {
@@ -162,6 +164,9 @@ struct worker {
   // by one tick).
   std::atomic<std::uint64_t> slice{0};
   monitor_view monitor;
+  // Fibers preempted by signal and not yet resumed (they can resume only
+  // here). Written by this worker's thread, read by the monitor.
+  std::atomic<std::uint32_t> preempted_waiting{0};
 
   run_ring<fiber_control> ring;
   std::atomic<fiber_control*> runnext{nullptr};  // owner sets; owner or a patient thief takes
@@ -183,6 +188,7 @@ struct worker {
 
   // Idle parking.
   std::atomic<std::uint32_t> sleep_word{0};
+  std::atomic<bool> polling{false};  // asleep in epoll_wait rather than on sleep_word
   std::atomic<std::int64_t> sleep_deadline{0};  // when a sleeping worker will wake by itself
   bool in_idle_list = false;  // guarded by runtime_core::idle_lock
   bool spinning = false;      // woken to look for work and not yet found any
@@ -217,6 +223,11 @@ struct runtime_core {
   std::atomic<std::uint64_t> refs{1};  // the runtime object, plus one per fiber stack
   std::atomic<std::uint64_t> signals_sent{0};
 
+  // The netpoller (detail/netpoll.hpp).
+  int epfd = -1, wakefd = -1;
+  std::atomic<bool> poll_busy{false};          // someone is inside epoll_wait
+  std::atomic<std::int64_t> last_poll{0};      // when the last poll returned
+
   std::thread monitor;  // preemption monitor (detail/preemption.hpp)
   std::atomic<bool> monitor_stop{false};
   std::atomic<bool> monitor_idle{false};
@@ -248,11 +259,18 @@ inline void remove_from_idle_locked(runtime_core* rt, worker* w) noexcept {
   rt->sleepers.fetch_sub(1, std::memory_order_seq_cst);
 }
 
+inline void netpoll_wake(runtime_core* rt) noexcept;                       // detail/netpoll.hpp
+inline bool netpoll_block(worker* w, std::int64_t deadline) noexcept;     // detail/netpoll.hpp
+inline void netpoll_if_stale(runtime_core* rt, std::int64_t stale_ns) noexcept;
+
 inline void wake_worker_locked(runtime_core* rt, worker* w) noexcept {
   remove_from_idle_locked(rt, w);
   // The woken worker finds the work through the queues' own acquire loads;
-  // this store only ends its futex wait.
-  w->sleep_word.store(1, std::memory_order_relaxed);
+  // this store only ends its sleep. seq_cst, with netpoll_block's store of
+  // `polling` and load of sleep_word: either the poller sees this store, or
+  // we see it polling and wake the poll.
+  w->sleep_word.store(1, std::memory_order_seq_cst);
+  if (w->polling.load(std::memory_order_seq_cst)) netpoll_wake(rt);
   futex_wake(&w->sleep_word);
 }
 
@@ -423,11 +441,16 @@ inline fiber_control* take_runnext(worker* w) noexcept {
   return w->runnext.exchange(nullptr, std::memory_order_acq_rel);
 }
 
-inline fiber_control* pick_next(worker* w) noexcept {
+// `may_poll` is false on the park path: a parking fiber holds the lock of
+// what it waits on until after the switch, and a poll could need that very
+// lock (a descriptor's).
+inline fiber_control* pick_next(worker* w, bool may_poll = true) noexcept {
   runtime_core* rt = w->rt;
   if (w->timers.earliest() != no_deadline) run_timers(w, now_ns());
-  if (++w->pick_tick % 61 == 0)
+  if (++w->pick_tick % 61 == 0) {
+    if (may_poll) netpoll_if_stale(rt, 1000000);  // every worker busy: someone must still look at the network
     if (fiber_control* f = global_pop(rt)) return f;
+  }
   if (w->runnext_streak < 16) {
     if (fiber_control* f = take_runnext(w)) {
       ++w->runnext_streak;
@@ -557,11 +580,15 @@ inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noe
   cpu->need_resched.store(0, std::memory_order_relaxed);  // a new slice starts
   std::uint64_t slice = w->slice.load(std::memory_order_relaxed);
   w->slice.store((((slice >> 1) + 1) << 1) | (next ? 1 : 0), std::memory_order_relaxed);
-  if (!self && w->rt->monitor_idle.load(std::memory_order_relaxed)) {
-    // Leaving the idle loop while the monitor sleeps: wake it to watch us.
+  if (!self) {
+    // Leaving the idle loop: if the monitor sleeps, wake it to watch us. The
+    // fence pairs with the monitor's (it sets monitor_idle, then reads every
+    // slice): either it sees our odd slice or we see it idle.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    w->rt->monitor_word.store(1, std::memory_order_relaxed);
-    futex_wake(&w->rt->monitor_word);
+    if (w->rt->monitor_idle.load(std::memory_order_relaxed)) {
+      w->rt->monitor_word.store(1, std::memory_order_relaxed);
+      futex_wake(&w->rt->monitor_word);
+    }
   }
   w->prev = self;
   w->pending = act;
@@ -577,17 +604,20 @@ inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noe
 inline void park_current(post_action act) noexcept {
   worker* w = this_cpu()->w;
   worker_counters::bump(w->counters.parks);
-  switch_to(pick_next(w), act);
+  switch_to(pick_next(w, /*may_poll=*/false), act);
 }
 
-// The current fiber goes to the back of the run queue if anyone else is
-// runnable. Returns whether it switched. Call inside runtime_enter.
-inline bool reschedule_current() noexcept {
-  worker* w = this_cpu()->w;
-  fiber_control* next = pick_next(w);
-  if (!next) return false;
-  switch_to(next, post_action{post_action::requeue});
-  return true;
+// this_fiber::yield() for runtime code: lets others on this worker run.
+inline void yield_fiber() noexcept {
+  cpu_local* cpu = this_cpu();
+  runtime_enter(cpu);
+  worker* w = cpu->w;
+  cpu->need_resched.store(0, std::memory_order_relaxed);
+  if (fiber_control* next = pick_next(w)) {
+    worker_counters::bump(w->counters.yields);
+    switch_to(next, post_action{post_action::requeue});
+  }
+  runtime_exit(this_cpu());
 }
 
 // Where preempt_enable()/cond_resched() land when need_resched() is set.
@@ -917,7 +947,8 @@ inline void worker_idle(worker* w) noexcept {
   w->sleep_deadline.store(deadline, std::memory_order_relaxed);
   if (!work && deadline > now_ns()) {
     worker_counters::bump(w->counters.sleeps);
-    futex_wait(&w->sleep_word, 0, deadline == no_deadline ? -1 : deadline);
+    // One idle worker sleeps in the netpoller, the others on their futex.
+    if (!netpoll_block(w, deadline)) futex_wait(&w->sleep_word, 0, deadline == no_deadline ? -1 : deadline);
   }
   std::lock_guard<std::mutex> lk(rt->idle_lock);
   if (w->in_idle_list) remove_from_idle_locked(rt, w);
@@ -1039,3 +1070,7 @@ inline void setup_worker_signal_stack() {
 }
 
 }  // namespace jiffy::detail
+
+// The netpoller defines the netpoll_* hooks declared above; it needs all of
+// this file, so it comes last.
+#include <jiffy/detail/netpoll.hpp>

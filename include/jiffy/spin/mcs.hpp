@@ -133,10 +133,13 @@ class basic_mcs_spinlock {
     // Head of the queue: wait for the holder and any pending waiter.
     std::uint32_t v;
     while ((v = word_.load(std::memory_order_acquire)) & (locked_mask | pending_bit)) w.wait();
-    // Last in the queue? Then take the lock and empty the queue at once.
-    bool done = false;
-    while ((v & tail_mask) == tail && !done)
-      done = word_.compare_exchange_weak(v, locked_bit, std::memory_order_acquire, std::memory_order_relaxed);
+    // Last in the queue? Then take the lock and empty the queue at once —
+    // with one CAS against exactly our tail (the kernel's rule). If anything
+    // changed, even only a pending bit that a passing waiter set and is about
+    // to take back, set the locked byte instead and hand over to our
+    // successor: a retried CAS would wipe out that waiter's bit.
+    bool done = v == tail &&
+                word_.compare_exchange_strong(v, locked_bit, std::memory_order_acquire, std::memory_order_relaxed);
     if (!done) {
       word_.fetch_or(locked_bit, std::memory_order_acquire);
       detail::mcs_node* next;

@@ -1,11 +1,12 @@
 // jiffy/spin/rw.hpp — readers–writer spinlock: jiffy::rw_spinlock.
 //
 // Layout: one 32-bit word (4 bytes, 4-byte aligned): bit 31 a writer holds
-// it, bit 30 a writer waits, bits 0–29 the number of readers.
+// it, bits 24–30 count waiting writers (up to 127), bits 0–23 count readers.
 //
 // Rules:
-//  * Many readers or one writer. Writer-preferring: once a writer waits, new
-//    readers wait too, so a stream of readers cannot starve writers.
+//  * Many readers or one writer. Writer-preferring: while any writer waits,
+//    new readers wait too, so a stream of readers cannot starve writers (and
+//    readers do not slip in between waiting writers).
 //  * Meets SharedLockable: std::shared_lock and std::unique_lock both work.
 //  * Integrated: readers and writers hold with preemption disabled. A
 //    waiting reader spins preemptibly; a waiting writer, which has announced
@@ -32,24 +33,27 @@ class basic_rw_spinlock {
     std::uint32_t v = 0;
     // acquire: the writer sees what earlier writers wrote.
     if (word_.compare_exchange_strong(v, writer_bit, std::memory_order_acquire, std::memory_order_relaxed)) return;
+    // Announce ourselves (new readers now wait), then wait for the holders
+    // to leave; taking the lock turns our waiting count into the writer bit.
+    v = word_.fetch_add(one_waiting_writer, std::memory_order_relaxed) + one_waiting_writer;
     detail::spin_wait w;
     for (;;) {
-      v = word_.load(std::memory_order_relaxed);
-      if ((v & ~writer_waiting) == 0) {
-        // Free: take it (clearing the waiting bit; other waiting writers set it again).
-        if (word_.compare_exchange_weak(v, writer_bit, std::memory_order_acquire, std::memory_order_relaxed)) return;
+      if (!(v & (writer_bit | reader_mask))) {
+        if (word_.compare_exchange_weak(v, v - one_waiting_writer + writer_bit, std::memory_order_acquire,
+                                        std::memory_order_relaxed))
+          return;
         continue;
       }
-      if (!(v & writer_waiting)) word_.fetch_or(writer_waiting, std::memory_order_relaxed);
       w.wait();
+      v = word_.load(std::memory_order_relaxed);
     }
   }
 
   bool try_lock() noexcept {
     Preemption::disable();
     std::uint32_t v = word_.load(std::memory_order_relaxed);
-    if ((v & ~writer_waiting) == 0 &&
-        word_.compare_exchange_strong(v, writer_bit, std::memory_order_acquire, std::memory_order_relaxed))
+    if (!(v & (writer_bit | reader_mask)) &&
+        word_.compare_exchange_strong(v, v + writer_bit, std::memory_order_acquire, std::memory_order_relaxed))
       return true;
     Preemption::enable();
     return false;
@@ -57,7 +61,7 @@ class basic_rw_spinlock {
 
   void unlock() noexcept {
     // release: readers and writers that follow see this writer's writes.
-    std::uint32_t before = word_.fetch_and(~writer_bit, std::memory_order_release);
+    std::uint32_t before = word_.fetch_sub(writer_bit, std::memory_order_release);
     if constexpr (detail::debug_checks)
       if (!(before & writer_bit)) detail::unlock_not_held("rw_spinlock");
     Preemption::enable();
@@ -69,7 +73,7 @@ class basic_rw_spinlock {
     detail::spin_wait w;
     for (;;) {
       Preemption::enable();  // a reader waits preemptibly
-      while (word_.load(std::memory_order_relaxed) & (writer_bit | writer_waiting)) w.wait();
+      while (word_.load(std::memory_order_relaxed) & writers_mask) w.wait();
       Preemption::disable();
       if (try_add_reader()) return;
     }
@@ -91,11 +95,13 @@ class basic_rw_spinlock {
   }
 
  private:
-  static constexpr std::uint32_t writer_bit = 1u << 31, writer_waiting = 1u << 30, reader_mask = writer_waiting - 1;
+  // bit 31: a writer holds it; bits 24–30: writers waiting; bits 0–23: readers.
+  static constexpr std::uint32_t writer_bit = 1u << 31, one_waiting_writer = 1u << 24;
+  static constexpr std::uint32_t reader_mask = one_waiting_writer - 1, writers_mask = ~reader_mask;
 
   bool try_add_reader() noexcept {
     std::uint32_t v = word_.load(std::memory_order_relaxed);
-    while (!(v & (writer_bit | writer_waiting)))
+    while (!(v & writers_mask))
       // acquire: the reader sees what the last writer wrote.
       if (word_.compare_exchange_weak(v, v + 1, std::memory_order_acquire, std::memory_order_relaxed)) return true;
     return false;

@@ -1,0 +1,308 @@
+// The netpoller and TCP: many connections, deadlines, cancellation by close,
+// resets and half-closes, descriptor exhaustion, plain threads, IPv6.
+// (Spawned fibers use CHECK, never REQUIRE: doctest's REQUIRE throws, and
+// an exception escaping a spawned fiber terminates the program; block_on
+// carries it back to the caller instead.)
+#include "support.hpp"
+
+#include <jiffy/jiffy.hpp>
+#include <jiffy/net.hpp>
+
+#include <cstring>
+#include <fcntl.h>
+#include <string>
+#include <sys/resource.h>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// An echo server on loopback: one fiber per connection. Returns the port.
+struct echo_server {
+  jiffy::tcp_listener listener;
+  jiffy::fiber acceptor;
+  std::atomic<int> served{0};
+
+  std::uint16_t start(jiffy::runtime& rt, const jiffy::ip_endpoint& at = jiffy::ip_endpoint::loopback()) {
+    auto l = jiffy::tcp_listener::bind(at);
+    REQUIRE(l.ok());
+    listener = std::move(l.value);
+    std::uint16_t port = listener.local_endpoint().value.port();
+    acceptor = rt.spawn([this] {
+      for (;;) {
+        auto c = listener.accept();
+        if (!c) return;  // closed: the test is over
+        jiffy::spawn([this, s = std::move(c.value)]() mutable {
+          char buf[4096];
+          for (;;) {
+            auto r = s.read(buf, sizeof buf);
+            if (!r || r.value == 0) break;
+            if (!s.write_all(buf, r.value)) break;
+          }
+          ++served;
+        }).detach();
+      }
+    });
+    return port;
+  }
+  void stop() {
+    listener.close();  // wakes the acceptor with operation_canceled
+    acceptor.join();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("echo round trips on 1,000 concurrent connections on 2 workers") {
+  test::watchdog wd(300s, "1000 connections");
+  jiffy::runtime rt({.workers = 2});
+  echo_server server;
+  std::uint16_t port = server.start(rt);
+  const int connections = test::slow_environment() ? 200 : 1000;
+  std::atomic<int> ok{0}, failed{0};
+  rt.block_on([&] {
+    jiffy::wait_group wg;
+    for (int i = 0; i < connections; ++i) {
+      wg.add();
+      jiffy::spawn([&, i] {
+        auto c = jiffy::tcp_stream::connect(jiffy::ip_endpoint::loopback(port), jiffy::after(30s));
+        bool good = c.ok();
+        for (int round = 0; good && round < 3; ++round) {
+          std::string msg = "hello " + std::to_string(i) + " round " + std::to_string(round);
+          good = c.value.write_all(msg.data(), msg.size()).ok();
+          std::string back(msg.size(), '\0');
+          good = good && c.value.read_exact(back.data(), back.size(), jiffy::after(30s)).ok() && back == msg;
+        }
+        (good ? ok : failed)++;
+        wg.done();
+      }).detach();
+    }
+    wg.wait();
+  });
+  CHECK(failed.load() == 0);
+  CHECK(ok.load() == connections);
+  CHECK(test::wait_until([&] { return server.served.load() == connections; }));
+  server.stop();
+}
+
+TEST_CASE("a read deadline fires, and the connection stays usable") {
+  test::watchdog wd(60s, "deadline");
+  jiffy::runtime rt({.workers = 2});
+  echo_server server;
+  std::uint16_t port = server.start(rt);
+  rt.block_on([&] {
+    auto c = jiffy::tcp_stream::connect(jiffy::ip_endpoint::loopback(port));
+    REQUIRE(c.ok());
+    char buf[16];
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = c.value.read(buf, sizeof buf, jiffy::after(50ms));
+    auto waited = std::chrono::steady_clock::now() - t0;
+    CHECK(r.error == std::errc::timed_out);
+    CHECK(waited >= 50ms);
+    CHECK(c.value.write_all("x", 1).ok());
+    CHECK(c.value.read_exact(buf, 1, jiffy::after(10s)).ok());
+    CHECK(buf[0] == 'x');
+  });
+  server.stop();
+}
+
+TEST_CASE("closing a descriptor wakes the fibers and threads waiting on it with an error") {
+  test::watchdog wd(60s, "close wakes waiters");
+  jiffy::runtime rt({.workers = 2});
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  jiffy::file reader(fds[0]);
+  jiffy::file writer(fds[1]);
+  std::atomic<bool> waiting{false};
+  std::error_code got;
+  auto f = rt.spawn([&] {
+    char c;
+    waiting = true;
+    got = reader.read(&c, 1).error;
+  });
+  REQUIRE(test::wait_until([&] { return waiting.load(); }));
+  std::this_thread::sleep_for(20ms);  // parked in the poller by now
+  CHECK(reader.close() == std::error_code{});
+  f.join();
+  CHECK(got == std::errc::operation_canceled);
+
+  // The same from a plain thread.
+  REQUIRE(::pipe(fds) == 0);
+  jiffy::file reader2(fds[0]);
+  jiffy::file writer2(fds[1]);
+  std::error_code got2;
+  std::thread t([&] {
+    char c;
+    got2 = reader2.read(&c, 1).error;
+  });
+  std::this_thread::sleep_for(30ms);
+  reader2.close();
+  t.join();
+  CHECK(got2 == std::errc::operation_canceled);
+  CHECK(reader2.close() == std::errc::bad_file_descriptor);  // closing twice is reported, not undefined
+}
+
+TEST_CASE("a peer reset and a half-close are ordinary results, not crashes") {
+  test::watchdog wd(60s, "reset and half-close");
+  jiffy::runtime rt({.workers = 2});
+  auto l = jiffy::tcp_listener::bind(jiffy::ip_endpoint::loopback());
+  REQUIRE(l.ok());
+  std::uint16_t port = l.value.local_endpoint().value.port();
+  rt.block_on([&] {
+    // Half-close: the client shuts down its sending side; the server reads
+    // end of stream, and can still answer.
+    auto server = jiffy::spawn([&] {
+      auto s = l.value.accept(jiffy::after(10s));
+      CHECK(s.ok());  // (no REQUIRE inside a fiber: it throws)
+      if (!s) return;
+      char buf[8];
+      auto r = s.value.read_exact(buf, sizeof buf, jiffy::after(10s));
+      CHECK(r.error == jiffy::io_errc::end_of_stream);
+      CHECK(r.value == 3);
+      CHECK(s.value.write_all("bye", 3).ok());
+    });
+    auto c = jiffy::tcp_stream::connect(jiffy::ip_endpoint::loopback(port));
+    REQUIRE(c.ok());
+    CHECK(c.value.write_all("abc", 3).ok());
+    CHECK(!c.value.shutdown(SHUT_WR));
+    char reply[3];
+    CHECK(c.value.read_exact(reply, 3, jiffy::after(10s)).ok());
+    CHECK(std::memcmp(reply, "bye", 3) == 0);
+    server.join();
+
+    // Reset: the peer closes with SO_LINGER 0 (an RST) once we are connected,
+    // while we keep writing.
+    jiffy::wait_group connected(1);
+    auto server2 = jiffy::spawn([&] {
+      auto s = l.value.accept(jiffy::after(10s));
+      connected.wait();
+      if (!s) return;
+      linger lg{1, 0};
+      ::setsockopt(s.value.native_handle(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    });
+    auto c2 = jiffy::tcp_stream::connect(jiffy::ip_endpoint::loopback(port));
+    connected.done();
+    server2.join();
+    REQUIRE(c2.ok());
+    std::error_code err;
+    std::string chunk(65536, 'x');
+    for (int i = 0; i < 100 && !err; ++i) {
+      auto r = c2.value.write(chunk.data(), chunk.size(), jiffy::after(5s));
+      if (!r) err = r.error;
+      char b[64];
+      auto rd = c2.value.read(b, sizeof b, jiffy::after(1ms));
+      if (!rd && rd.error != std::errc::timed_out) err = rd.error;
+    }
+    CHECK((err == std::errc::connection_reset || err == std::errc::broken_pipe));
+  });
+}
+
+TEST_CASE("accept survives running out of file descriptors and the server keeps serving") {
+  auto r = test::run_in_child([] {
+    rlimit lim{64, 64};
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) std::_Exit(10);
+    jiffy::runtime rt({.workers = 1});
+    auto l = jiffy::tcp_listener::bind(jiffy::ip_endpoint::loopback());
+    if (!l) std::_Exit(11);
+    std::uint16_t port = l.value.local_endpoint().value.port();
+    std::atomic<int> accepted{0};
+    auto acceptor = rt.spawn([&] {
+      for (;;) {
+        auto s = l.value.accept();
+        if (!s) return;
+        ++accepted;  // and close it at once
+      }
+    });
+    auto connect_one = [&] {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0) return -1;
+      auto ep = jiffy::ip_endpoint::loopback(port);
+      if (::connect(fd, ep.data(), ep.size()) != 0) {
+        ::close(fd);
+        return -1;
+      }
+      return fd;
+    };
+    // Fill the descriptor table, then free exactly one slot: the client's
+    // socket takes it, so the server's accept finds none (EMFILE).
+    std::vector<int> filler;
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;) filler.push_back(fd);
+    if (filler.size() < 16) std::_Exit(16);
+    ::close(filler.back());
+    filler.pop_back();
+    int first = connect_one();
+    if (first < 0) std::_Exit(12);
+    std::this_thread::sleep_for(300ms);  // the acceptor hits EMFILE and backs off (once logged)
+    if (accepted.load() != 0) std::_Exit(13);
+    for (int i = 0; i < 8; ++i) {  // descriptors come back: the server serves the one waiting...
+      ::close(filler.back());
+      filler.pop_back();
+    }
+    for (int i = 0; i < 300 && accepted.load() < 1; ++i) std::this_thread::sleep_for(10ms);
+    if (accepted.load() < 1) std::_Exit(14);
+    int second = connect_one();  // ...and new ones
+    for (int i = 0; i < 300 && accepted.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+    if (second < 0 || accepted.load() < 2) std::_Exit(15);
+    l.value.close();
+    acceptor.join();
+    std::_Exit(0);
+  });
+  INFO("the child's stderr: " << r.err);
+  CHECK(r.exited);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("jiffy: accept: out of file descriptors (EMFILE)") != std::string::npos);
+  // Logged once, not once per retry.
+  CHECK(r.err.find("out of file descriptors") == r.err.rfind("out of file descriptors"));
+}
+
+TEST_CASE("plain threads use the same calls, blocking their thread; IPv6 loopback works") {
+  test::watchdog wd(60s, "threads and IPv6");
+  jiffy::runtime rt({.workers = 2});
+  echo_server server;
+  std::uint16_t port = server.start(rt, jiffy::ip_endpoint::loopback_v6());
+  auto c = jiffy::tcp_stream::connect(jiffy::ip_endpoint::loopback_v6(port), jiffy::after(10s));  // a plain thread
+  REQUIRE(c.ok());
+  std::string expected("[::1]:");
+  expected.append(std::to_string(port));
+  CHECK(c.value.peer_endpoint().value.to_string() == expected);
+  CHECK(c.value.write_all("six", 3).ok());
+  char back[3];
+  CHECK(c.value.read_exact(back, 3, jiffy::after(10s)).ok());
+  CHECK(std::memcmp(back, "six", 3) == 0);
+  c.value.close();
+  server.stop();
+  CHECK(jiffy::ip_endpoint::parse("not an address", 1).error == std::errc::invalid_argument);
+}
+
+TEST_CASE("fibers waiting for readiness cost no CPU") {
+  jiffy::runtime rt({.workers = 2});
+  std::vector<int> writers;
+  std::vector<jiffy::fiber> readers;
+  std::vector<std::unique_ptr<jiffy::file>> files;
+  for (int i = 0; i < 100; ++i) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    files.push_back(std::make_unique<jiffy::file>(fds[0]));
+    writers.push_back(fds[1]);
+    jiffy::file* f = files.back().get();
+    readers.push_back(rt.spawn([f] {
+      char c;
+      (void)f->read(&c, 1);
+    }));
+  }
+  std::this_thread::sleep_for(100ms);
+  auto cpu_us = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000L + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+  };
+  long before = cpu_us();
+  std::this_thread::sleep_for(500ms);
+  long used = cpu_us() - before;
+  CHECK(used < 100000);
+  for (int w : writers) CHECK(::write(w, "x", 1) == 1);
+  for (auto& r : readers) r.join();
+  for (int w : writers) ::close(w);
+}
