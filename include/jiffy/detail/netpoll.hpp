@@ -136,22 +136,36 @@ inline std::error_code netpoll_register(runtime_core* rt, poll_desc* pd) noexcep
   return {};
 }
 
+// epoll_pwait2 (nanosecond timeouts, Linux 5.11+) where the kernel has it;
+// epoll_wait (milliseconds, rounded up) where it answers ENOSYS — older
+// kernels, and qemu-user.
+inline int epoll_wait_until(int epfd, epoll_event* events, int max, std::int64_t deadline) noexcept {
+  static std::atomic<int> have_pwait2{-1};  // -1 unknown, 0 no, 1 yes
+  std::int64_t left = 0;
+  timespec ts{};
+  if (deadline != no_deadline) {
+    left = deadline - now_ns();
+    if (left < 0) left = 0;
+    ts = timespec{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+  }
+  if (have_pwait2.load(std::memory_order_relaxed) != 0) {
+    int n = ::epoll_pwait2(epfd, events, max, deadline == no_deadline ? nullptr : &ts, nullptr);
+    if (!(n < 0 && errno == ENOSYS)) {
+      have_pwait2.store(1, std::memory_order_relaxed);
+      return n;
+    }
+    have_pwait2.store(0, std::memory_order_relaxed);
+  }
+  int ms = deadline == no_deadline ? -1 : static_cast<int>(left > 2000000000000 ? 2000000000 : (left + 999999) / 1000000);
+  return ::epoll_wait(epfd, events, max, ms);
+}
+
 // One poll: waits until `deadline` (now_ns() base; 0 = do not wait,
 // no_deadline = until an event), then wakes the fibers and threads whose
 // descriptors became ready. Runs inside the runtime section.
 inline int netpoll_poll(runtime_core* rt, std::int64_t deadline) noexcept {
   epoll_event events[128];
-  int n;
-  if (deadline == no_deadline) {
-    n = ::epoll_pwait2(rt->epfd, events, 128, nullptr, nullptr);
-  } else {
-    std::int64_t left = deadline - now_ns();
-    if (left < 0) left = 0;
-    timespec ts{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
-    n = ::epoll_pwait2(rt->epfd, events, 128, &ts, nullptr);
-    if (n < 0 && errno == ENOSYS)  // kernels before 5.11: millisecond timeouts
-      n = ::epoll_wait(rt->epfd, events, 128, static_cast<int>((left + 999999) / 1000000));
-  }
+  int n = epoll_wait_until(rt->epfd, events, 128, deadline);
   rt->last_poll.store(now_ns(), std::memory_order_relaxed);
   waiter* ready = nullptr;  // claimed waiters, linked through wnext
   for (int i = 0; i < n; ++i) {
