@@ -1,0 +1,3 @@
+module jiffy/bench/go/latency
+
+go 1.19

@@ -1,0 +1,601 @@
+// bench/lockbench.hpp — the harness behind the `lockbench` tool, for
+// benchmarking any Lockable (a type with lock() and unlock()) the same way.
+//
+// What it measures, and how:
+//  * measure_uncontended<L>(): one thread, lock()+unlock() in a loop, timed in
+//    batches of 10000 pairs, after the process has started (and joined) a
+//    second thread, as glibc's locks skip their atomics until then; the best
+//    and the median batch are reported in nanoseconds and in clock ticks
+//    (tick_source(): x86-64 `rdtsc`, a constant-rate counter, so reference
+//    cycles rather than core cycles; AArch64 `cntvct_el0`, the generic timer;
+//    elsewhere steady_clock ns).
+//  * measure<L>(contention): N contenders — plain threads, or fibers on a
+//    jiffy::runtime with W workers and a preemption model — take one lock in a
+//    loop: lock(); cs_ns of busy work; unlock(); gap_ns of busy work — first
+//    unmeasured for a warm-up (contenders sharing a core start one at a
+//    time), then measured for a fixed duration. Every acquisition is timed
+//    (from entering lock() to holding it) into a log-linear histogram (3%
+//    buckets, exact max); a hand-off is timed from the previous holder's
+//    release to the next holder's acquire when that holder was already
+//    waiting. Per-contender counts give the
+//    fairness spread: (max - min) / mean. Each critical section also checks
+//    that nobody else entered it (result::violations: a broken lock).
+//  * Busy work is a calibrated arithmetic loop, not a clock wait, so a holder
+//    preempted in the middle still has its remaining work to do.
+//  * A fiber switched out between its first time stamp and entering lock()
+//    has that time counted as acquisition latency; it is rare, but it can
+//    put a few quanta into `max` even for a lock nobody ever waits on.
+//
+// Usage:
+//   #include "lockbench.hpp"                      // needs jiffy on the include path
+//   struct my_lock { void lock(); void unlock(); };
+//   int main() {
+//     lockbench::uncontended_result u = lockbench::measure_uncontended<my_lock>();
+//     std::printf("%.1f ns per lock+unlock\n", u.ns_best);
+//     lockbench::contention c{.contenders = 4, .cs_ns = 100, .gap_ns = 200};
+//     lockbench::print(lockbench::measure<my_lock>(c), "my_lock");   // 4 threads
+//     c.fibers = true, c.workers = 2, c.preempt = jiffy::preempt_mode::full;
+//     lockbench::print(lockbench::measure<my_lock>(c), "my_lock");   // 4 fibers, 2 workers
+//   }
+//
+// Optional hooks a lock type may provide (lockbench_ck.c's wrappers do):
+//  * contender(): returns a per-contender object with lock()/unlock(), for
+//    locks that need per-waiter state (an MCS queue node).
+//  * lock_unlock_loop(n) on that object: runs n lock+unlock pairs itself (so
+//    a lock compiled in another translation unit is not charged a call).
+//  * lockbench_size(): the bytes to report instead of sizeof.
+// Under `full` preemption a fiber can be switched out anywhere in the
+// executable; a lock that blocks the OS thread (std::mutex, pthread locks)
+// would then deadlock its worker, so do not measure those on fibers in `full`.
+#pragma once
+
+#include <jiffy/runtime.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <sched.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
+namespace lockbench {
+
+// ---------------------------------------------------------------- clock ----
+
+// The raw counter: see tick_source().
+inline std::uint64_t ticks() noexcept {
+#if defined(__x86_64__)
+  return __rdtsc();
+#elif defined(__aarch64__)
+  std::uint64_t v;
+  asm volatile("mrs %0, cntvct_el0" : "=r"(v));
+  return v;
+#else
+  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+#endif
+}
+
+inline const char* tick_source() noexcept {
+#if defined(__x86_64__)
+  return "rdtsc (x86-64 TSC: constant-rate reference cycles)";
+#elif defined(__aarch64__)
+  return "cntvct_el0 (AArch64 generic timer ticks)";
+#else
+  return "steady_clock (ns; no cycle counter read)";
+#endif
+}
+
+namespace detail {
+inline double calibrate_ticks_per_ns() {
+#if defined(__aarch64__)
+  std::uint64_t hz;
+  asm volatile("mrs %0, cntfrq_el0" : "=r"(hz));
+  return static_cast<double>(hz) / 1e9;
+#elif defined(__x86_64__)
+  using clock = std::chrono::steady_clock;
+  auto c0 = clock::now();
+  std::uint64_t t0 = ticks();
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  auto c1 = clock::now();
+  std::uint64_t t1 = ticks();
+  double ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(c1 - c0).count());
+  return static_cast<double>(t1 - t0) / ns;
+#else
+  return 1.0;
+#endif
+}
+}  // namespace detail
+
+// Counter ticks per nanosecond, measured once.
+inline double ticks_per_ns() {
+  static const double v = detail::calibrate_ticks_per_ns();
+  return v;
+}
+
+inline double to_ns(double t) { return t / ticks_per_ns(); }
+
+inline unsigned cores() noexcept {
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? n : 1;
+}
+
+// ------------------------------------------------------------ busy work ----
+
+// n rounds of a loop the compiler cannot remove or vectorise (~1 cycle each).
+[[gnu::noinline]] inline void burn(std::uint64_t n) noexcept {
+  for (std::uint64_t i = 0; i < n; ++i) asm volatile("" : "+r"(i));
+}
+
+namespace detail {
+// Rounds of burn() per nanosecond: the fastest of several trials, so that a
+// trial disturbed by another process does not inflate the work.
+inline double calibrate_burn_per_ns() {
+  constexpr std::uint64_t rounds = 200000;
+  double best = 1e300;
+  for (int trial = 0; trial < 15; ++trial) {
+    std::uint64_t t0 = ticks();
+    burn(rounds);
+    double t = static_cast<double>(ticks() - t0);
+    best = std::min(best, t);
+  }
+  return static_cast<double>(rounds) / to_ns(best);
+}
+}  // namespace detail
+
+inline std::uint64_t burn_rounds_for(std::int64_t ns) {
+  static const double per_ns = detail::calibrate_burn_per_ns();
+  return ns <= 0 ? 0 : static_cast<std::uint64_t>(static_cast<double>(ns) * per_ns + 0.5);
+}
+
+// ------------------------------------------------------------ histogram ----
+
+// Log-linear histogram of tick counts: exact below 64, then 32 buckets per
+// power of two (about 3% wide). The maximum is kept exactly.
+class histogram {
+ public:
+  histogram() : counts_(buckets, 0) {}
+
+  void add(std::uint64_t v) noexcept {
+    ++counts_[index(v)];
+    ++n_;
+    sum_ += static_cast<double>(v);
+    max_ = std::max(max_, v);
+  }
+
+  void merge(const histogram& o) {
+    for (unsigned i = 0; i < buckets; ++i) counts_[i] += o.counts_[i];
+    n_ += o.n_;
+    sum_ += o.sum_;
+    max_ = std::max(max_, o.max_);
+  }
+
+  std::uint64_t count() const noexcept { return n_; }
+  std::uint64_t max() const noexcept { return max_; }
+  double mean() const noexcept { return n_ ? sum_ / static_cast<double>(n_) : 0; }
+
+  // Nearest-rank percentile (q in [0, 1]): the middle of the bucket holding
+  // that rank, never above the exact maximum.
+  double percentile(double q) const noexcept {
+    if (!n_) return 0;
+    std::uint64_t rank = static_cast<std::uint64_t>(q * static_cast<double>(n_) + 0.999999);
+    rank = std::clamp<std::uint64_t>(rank, 1, n_);
+    std::uint64_t seen = 0;
+    for (unsigned i = 0; i < buckets; ++i) {
+      seen += counts_[i];
+      if (seen >= rank) return std::min(middle(i), static_cast<double>(max_));
+    }
+    return static_cast<double>(max_);
+  }
+
+ private:
+  static constexpr unsigned sub = 32, linear = 2 * sub;
+  static constexpr unsigned buckets = linear + (64 - 6) * sub;
+
+  static unsigned index(std::uint64_t v) noexcept {
+    if (v < linear) return static_cast<unsigned>(v);
+    unsigned e = static_cast<unsigned>(std::bit_width(v)) - 6;  // v >> e is in [32, 64)
+    return linear + (e - 1) * sub + static_cast<unsigned>((v >> e) - sub);
+  }
+  static double middle(unsigned i) noexcept {
+    if (i < linear) return i;
+    unsigned e = (i - linear) / sub + 1;
+    double low = static_cast<double>(std::uint64_t{sub + (i - linear) % sub} << e);
+    return low + static_cast<double>(std::uint64_t{1} << e) / 2;
+  }
+
+  std::vector<std::uint64_t> counts_;
+  std::uint64_t n_ = 0, max_ = 0;
+  double sum_ = 0;
+};
+
+// --------------------------------------------------------- configuration ----
+
+struct contention {
+  unsigned contenders = 2;  // threads, or fibers when `fibers`
+  bool fibers = false;
+  unsigned workers = 1;                                     // fibers only: the runtime's workers
+  jiffy::preempt_mode preempt = jiffy::preempt_mode::none;  // fibers only
+  std::chrono::microseconds quantum{1000};                  // fibers only
+  std::int64_t cs_ns = 0;                                   // busy work while holding the lock
+  std::int64_t gap_ns = 0;                                  // busy work between a release and the next lock()
+  std::chrono::milliseconds duration{200};                  // measured time
+  std::chrono::milliseconds warmup{-1};                     // unmeasured, first; < 0: duration / 4, at most 100 ms
+  int pin_cpu = -1;                                         // >= 0: all threads (or workers) run on this CPU only
+};
+
+// Latency summary in nanoseconds.
+struct latency {
+  std::uint64_t count = 0;
+  double p50 = 0, p99 = 0, p999 = 0, max = 0, mean = 0;
+};
+
+struct result {
+  contention config;
+  double seconds = 0;  // the measured time, until every contender stopped
+  std::uint64_t acquisitions = 0;
+  double throughput = 0;                     // acquisitions per second
+  std::vector<std::uint64_t> per_contender;  // acquisitions of each contender
+  double spread = 0;                         // (max - min) / mean of per_contender, as a fraction
+  latency acquire;                           // entering lock() to holding the lock
+  latency handoff;                           // a release to the next (already waiting) holder's acquire
+  std::uint64_t preemptions = 0;             // fibers: switches the runtime forced while measuring
+  std::uint64_t violations = 0;              // critical sections another contender entered: a broken lock
+};
+
+struct uncontended_result {
+  double ns_best = 0, ns_median = 0;  // per lock()+unlock() pair
+  double ticks_best = 0, ticks_median = 0;
+  std::uint64_t pairs = 0;
+};
+
+// ------------------------------------------------------------- plumbing ----
+
+namespace detail {
+
+template <class Lock>
+struct plain_handle {
+  Lock* l;
+  void lock() { l->lock(); }
+  void unlock() { l->unlock(); }
+};
+
+// Each contender's view of the lock: the lock itself, or what contender() makes.
+template <class Lock>
+auto make_handle(Lock& l) {
+  if constexpr (requires { l.contender(); })
+    return l.contender();
+  else
+    return plain_handle<Lock>{&l};
+}
+
+template <class Lock>
+std::size_t size_of(Lock& l) {
+  if constexpr (requires { l.lockbench_size(); })
+    return l.lockbench_size();
+  else
+    return sizeof(Lock);
+}
+
+template <class Lock>
+struct alignas(128) padded {
+  Lock lock;
+};
+
+// The contenders' start line and the phases of a run. Nothing is recorded
+// during the warm-up: contenders on one core start one at a time, and the
+// first to run would otherwise take the lock alone for a whole time slice.
+enum phase : int { waiting, warming_up, measuring, stopped };
+
+struct alignas(128) run_flags {
+  std::atomic<unsigned> ready{0};
+  std::atomic<int> phase{waiting};
+};
+
+// Written only by the lock's holder, read by the next: the lock orders it.
+// `holder` checks mutual exclusion: set on entry, still ours on exit (relaxed
+// atomics, so a broken lock is caught rather than being a data race).
+struct alignas(128) handoff_mark {
+  std::uint64_t released_at = 0;
+  unsigned owner = ~0u;
+  std::atomic<unsigned> holder{0};
+};
+
+struct alignas(128) contender_slot {
+  std::uint64_t acquisitions = 0;
+  std::uint64_t violations = 0;
+  histogram acquire, handoff;
+};
+
+// How a contender lets others on its worker run between acquisitions: under
+// `none` nothing else would ever run, under `voluntary` it offers a
+// preemption point; under `full` (and on threads) the scheduler decides.
+enum class pacing { none, yield, cond_resched };
+
+struct shared_run {
+  run_flags flags;
+  handoff_mark mark;
+  std::uint64_t cs_rounds = 0, gap_rounds = 0;
+  pacing pace = pacing::none;
+  std::vector<contender_slot> slots;
+  std::chrono::steady_clock::time_point started, finished;
+};
+
+inline void wait_for_go(shared_run& s, bool fiber) {
+  s.flags.ready.fetch_add(1, std::memory_order_acq_rel);
+  while (s.flags.phase.load(std::memory_order_acquire) == waiting) {
+    if (fiber)
+      jiffy::this_fiber::yield();
+    else
+      std::this_thread::yield();
+  }
+}
+
+inline void pace(pacing p) noexcept {
+  if (p == pacing::yield)
+    jiffy::this_fiber::yield();
+  else if (p == pacing::cond_resched)
+    jiffy::cond_resched();
+}
+
+// The measured loop. The time stamps around lock() and before unlock() are
+// part of every acquisition, for every lock alike. An acquisition counts when
+// its lock() began in the measuring phase.
+template <class Handle>
+void acquire_loop(Handle& h, shared_run& s, unsigned id) {
+  contender_slot& me = s.slots[id];
+  std::uint64_t n = 0;
+  for (;;) {
+    int ph = s.flags.phase.load(std::memory_order_relaxed);
+    if (ph == stopped) break;
+    std::uint64_t t0 = ticks();
+    h.lock();
+    std::uint64_t t1 = ticks();
+    if (ph == measuring) {
+      me.acquire.add(t1 - t0);
+      if (s.mark.owner != id && s.mark.owner != ~0u && s.mark.released_at > t0) me.handoff.add(t1 - s.mark.released_at);
+      ++n;
+    }
+    s.mark.holder.store(id + 1, std::memory_order_relaxed);
+    burn(s.cs_rounds);
+    if (s.mark.holder.load(std::memory_order_relaxed) != id + 1) ++me.violations;
+    s.mark.owner = id;
+    s.mark.released_at = ticks();
+    h.unlock();
+    burn(s.gap_rounds);
+    pace(s.pace);
+  }
+  me.acquisitions = n;
+}
+
+template <class Lock>
+void contender_main(Lock& lock, shared_run& s, unsigned id, bool fiber) {
+  auto h = make_handle(lock);
+  wait_for_go(s, fiber);
+  acquire_loop(h, s, id);
+}
+
+inline void pin_this_thread(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) std::perror("lockbench: sched_setaffinity");
+}
+
+inline std::chrono::milliseconds warmup_of(const contention& c) {
+  if (c.warmup.count() >= 0) return c.warmup;
+  return std::min(c.duration / 4, std::chrono::milliseconds(100));
+}
+
+// Lets the contenders go once all are ready, warms up, measures for the
+// duration (calling on_measure() as it starts), tells them to stop.
+template <class F>
+void start_and_stop(shared_run& s, const contention& c, F on_measure) {
+  while (s.flags.ready.load(std::memory_order_acquire) < c.contenders) std::this_thread::yield();
+  s.flags.phase.store(warming_up, std::memory_order_release);
+  std::this_thread::sleep_for(warmup_of(c));
+  on_measure();
+  s.started = std::chrono::steady_clock::now();
+  s.flags.phase.store(measuring, std::memory_order_relaxed);
+  std::this_thread::sleep_for(c.duration);
+  s.flags.phase.store(stopped, std::memory_order_relaxed);
+}
+
+template <class Lock>
+void run_on_threads(Lock& lock, shared_run& s, const contention& c) {
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < c.contenders; ++i)
+    threads.emplace_back([&lock, &s, &c, i] {
+      pin_this_thread(c.pin_cpu);
+      contender_main(lock, s, i, false);
+    });
+  start_and_stop(s, c, [] {});
+  for (std::thread& t : threads) t.join();
+  s.finished = std::chrono::steady_clock::now();
+}
+
+inline pacing pacing_for(jiffy::preempt_mode m) {
+  if (m == jiffy::preempt_mode::none) return pacing::yield;
+  if (m == jiffy::preempt_mode::voluntary) return pacing::cond_resched;
+  return pacing::none;
+}
+
+// Pins each worker's thread, from a fiber pinned to that worker.
+inline void pin_workers(jiffy::runtime& rt, int cpu) {
+  if (cpu < 0) return;
+  for (unsigned w = 0; w < rt.workers(); ++w) rt.spawn_pinned(w, [cpu] { pin_this_thread(cpu); }).join();
+}
+
+template <class Lock>
+std::uint64_t run_on_fibers(Lock& lock, shared_run& s, const contention& c) {
+  jiffy::runtime rt({.workers = c.workers, .preempt = c.preempt, .quantum = c.quantum});
+  pin_workers(rt, c.pin_cpu);
+  s.pace = pacing_for(c.preempt);
+  std::vector<jiffy::fiber> fibers;
+  for (unsigned i = 0; i < c.contenders; ++i)
+    fibers.push_back(rt.spawn([&lock, &s, i] { contender_main(lock, s, i, true); }));
+  jiffy::runtime_stats before;
+  start_and_stop(s, c, [&] { before = rt.stats(); });
+  for (jiffy::fiber& f : fibers) f.join();
+  s.finished = std::chrono::steady_clock::now();
+  jiffy::runtime_stats after = rt.stats();
+  return after.preemptions + after.voluntary_reschedules - before.preemptions - before.voluntary_reschedules;
+}
+
+inline latency summarise(const histogram& h) {
+  latency l;
+  l.count = h.count();
+  l.p50 = to_ns(h.percentile(0.50));
+  l.p99 = to_ns(h.percentile(0.99));
+  l.p999 = to_ns(h.percentile(0.999));
+  l.max = to_ns(static_cast<double>(h.max()));
+  l.mean = to_ns(h.mean());
+  return l;
+}
+
+inline double spread_of(const std::vector<std::uint64_t>& v) {
+  if (v.empty()) return 0;
+  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  double sum = 0;
+  for (std::uint64_t x : v) sum += static_cast<double>(x);
+  double mean = sum / static_cast<double>(v.size());
+  return mean > 0 ? static_cast<double>(*hi - *lo) / mean : 0;
+}
+
+inline result collect(const shared_run& s, const contention& c, double seconds) {
+  result r;
+  r.config = c;
+  r.seconds = seconds;
+  histogram acquire, handoff;
+  for (const contender_slot& slot : s.slots) {
+    r.per_contender.push_back(slot.acquisitions);
+    r.acquisitions += slot.acquisitions;
+    r.violations += slot.violations;
+    acquire.merge(slot.acquire);
+    handoff.merge(slot.handoff);
+  }
+  r.throughput = seconds > 0 ? static_cast<double>(r.acquisitions) / seconds : 0;
+  r.spread = spread_of(r.per_contender);
+  r.acquire = summarise(acquire);
+  r.handoff = summarise(handoff);
+  return r;
+}
+
+template <class Handle>
+[[gnu::noinline]] void lock_unlock_pairs(Handle& h, std::uint64_t n) {
+  if constexpr (requires { h.lock_unlock_loop(n); }) {
+    h.lock_unlock_loop(n);
+  } else {
+    for (std::uint64_t i = 0; i < n; ++i) {
+      h.lock();
+      h.unlock();
+    }
+  }
+}
+
+// glibc skips atomic instructions in its locks while a process has never
+// started a second thread (__libc_single_threaded); a program that contends
+// for locks has. Start and join one, once, so std::mutex and pthread locks
+// are measured as such a program sees them.
+inline void leave_single_threaded_mode() {
+  static const bool done = [] {
+    std::thread([] {}).join();
+    return true;
+  }();
+  (void)done;
+}
+
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------- public ----
+
+// Contended run on an existing lock.
+template <class Lock>
+result measure(Lock& lock, const contention& c) {
+  auto s = std::make_unique<detail::shared_run>();
+  s->slots.resize(c.contenders);
+  s->cs_rounds = burn_rounds_for(c.cs_ns);
+  s->gap_rounds = burn_rounds_for(c.gap_ns);
+  ticks_per_ns();  // calibrate before the clock starts
+  std::uint64_t preemptions = 0;
+  if (c.fibers)
+    preemptions = detail::run_on_fibers(lock, *s, c);
+  else
+    detail::run_on_threads(lock, *s, c);
+  double seconds = std::chrono::duration<double>(s->finished - s->started).count();
+  result r = detail::collect(*s, c, seconds);
+  r.preemptions = preemptions;
+  return r;
+}
+
+// Contended run on a fresh, cache-line-aligned, default-constructed lock.
+template <class Lock>
+result measure(const contention& c) {
+  auto p = std::make_unique<detail::padded<Lock>>();
+  return measure(p->lock, c);
+}
+
+// lock()+unlock() pairs on one thread for about `budget` (at least 5 batches).
+template <class Lock>
+uncontended_result measure_uncontended(Lock& lock, std::chrono::milliseconds budget = std::chrono::milliseconds(100)) {
+  constexpr std::uint64_t batch = 10000;
+  detail::leave_single_threaded_mode();
+  auto h = detail::make_handle(lock);
+  detail::lock_unlock_pairs(h, batch);  // warm up
+  std::vector<double> per_pair;
+  std::uint64_t until =
+      ticks() + static_cast<std::uint64_t>(static_cast<double>(budget.count()) * 1e6 * ticks_per_ns());
+  while (per_pair.size() < 5 || ticks() < until) {
+    std::uint64_t t0 = ticks();
+    detail::lock_unlock_pairs(h, batch);
+    per_pair.push_back(static_cast<double>(ticks() - t0) / batch);
+  }
+  uncontended_result r;
+  r.pairs = per_pair.size() * batch;
+  r.ticks_best = *std::min_element(per_pair.begin(), per_pair.end());
+  r.ticks_median = detail::median(per_pair);
+  r.ns_best = to_ns(r.ticks_best);
+  r.ns_median = to_ns(r.ticks_median);
+  return r;
+}
+
+template <class Lock>
+uncontended_result measure_uncontended(std::chrono::milliseconds budget = std::chrono::milliseconds(100)) {
+  auto p = std::make_unique<detail::padded<Lock>>();
+  return measure_uncontended(p->lock, budget);
+}
+
+// The size to report for a lock: sizeof, or what lockbench_size() says.
+template <class Lock>
+std::size_t lock_size() {
+  auto p = std::make_unique<detail::padded<Lock>>();
+  return detail::size_of(p->lock);
+}
+
+// One line per run, for quick use; the lockbench tool prints fuller tables.
+inline void print(const result& r, const char* name, std::FILE* out = stdout) {
+  std::fprintf(out,
+               "%-20s %3u %-7s %12.0f acq/s  spread %5.1f%%  acquire p50 %.0f p99 %.0f p99.9 %.0f max %.0f ns  "
+               "hand-off p50 %.0f p99 %.0f ns\n",
+               name, r.config.contenders, r.config.fibers ? "fibers" : "threads", r.throughput, 100 * r.spread,
+               r.acquire.p50, r.acquire.p99, r.acquire.p999, r.acquire.max, r.handoff.p50, r.handoff.p99);
+}
+
+inline void print(const uncontended_result& r, const char* name, std::FILE* out = stdout) {
+  std::fprintf(out, "%-20s %8.2f ns (median %.2f)  %8.1f ticks\n", name, r.ns_best, r.ns_median, r.ticks_best);
+}
+
+}  // namespace lockbench
