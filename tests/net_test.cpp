@@ -293,14 +293,7 @@ TEST_CASE("fibers waiting for readiness cost no CPU") {
     }));
   }
   std::this_thread::sleep_for(100ms);
-  auto cpu_us = [] {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000L + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
-  };
-  long before = cpu_us();
-  std::this_thread::sleep_for(500ms);
-  long used = cpu_us() - before;
+  long used = test::cpu_us_used_while([] { std::this_thread::sleep_for(500ms); });
   CHECK(used < 100000);
   for (int w : writers) CHECK(::write(w, "x", 1) == 1);
   for (auto& r : readers) r.join();

@@ -139,14 +139,7 @@ TEST_CASE("idle workers park and burn no CPU") {
   jiffy::runtime rt({.workers = 2});
   rt.block_on([] {});
   std::this_thread::sleep_for(50ms);  // let both workers go idle
-  auto cpu_us = [] {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000L + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
-  };
-  long before = cpu_us();
-  std::this_thread::sleep_for(500ms);
-  long used = cpu_us() - before;
+  long used = test::cpu_us_used_while([] { std::this_thread::sleep_for(500ms); });
   // Two spinning workers would burn ~1,000,000 µs here; parked ones ~0.
   CHECK(used < 100000);
   MESSAGE("CPU time used by an idle 2-worker runtime in 500 ms: " << used << " µs");

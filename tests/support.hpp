@@ -8,6 +8,7 @@
 //  * wait_until(pred, timeout): a bounded wait for a condition.
 //  * scale(n): test sizes, reduced under sanitizers and emulation where
 //    each fiber costs far more.
+//  * cpu_us_used_while(f): the process's CPU time while f ran (idle tests).
 #pragma once
 
 #if !defined(__cpp_exceptions) && !defined(DOCTEST_CONFIG_NO_EXCEPTIONS_BUT_WITH_ALL_ASSERTS)
@@ -26,6 +27,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -122,5 +124,18 @@ inline bool slow_environment() {
 }
 
 inline int scale(int n) { return slow_environment() ? n / 10 : n; }
+
+// CPU time (user + system, all threads) the process used while f() ran, in µs.
+template <class F>
+long cpu_us_used_while(F&& f) {
+  auto cpu_us = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000L + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+  };
+  long before = cpu_us();
+  f();
+  return cpu_us() - before;
+}
 
 }  // namespace test
