@@ -17,9 +17,10 @@
 #                                call jiffy::cond_resched() every iteration
 #   jiffy none                   --mode none
 #   jiffy full, hogs call now()  --mode full --hog-work clock: each hog
-#                                iteration also reads steady_clock, i.e.
-#                                runs in the vDSO, where a preemption
-#                                signal is deferred (not an async-safe point)
+#                                iteration also reads steady_clock: a call
+#                                through libc (not an async-safe point: a
+#                                signal landing there is deferred) into the
+#                                vDSO (an async-safe point)
 #   Go                           bench/go/latency, GOMAXPROCS=1 (built here
 #                                with `go build`, standard library only,
 #                                GOPROXY=off: no download)

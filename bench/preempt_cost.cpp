@@ -166,12 +166,14 @@ struct bench_runtime {
   std::unique_ptr<jiffy::runtime> rt;
   jiffy::fiber fibers[2];
 
-  // The gate: `open` under `m`, mirrored in `running` for the per-unit test.
+  // The gate: `open` and `stop` under `m`, mirrored in `state` for the
+  // per-unit test (0 closed, 1 open, 2 stopping). A fiber computes only while
+  // it reads 1, so one that missed a close-and-reopen still sees a stop.
   jiffy::mutex m;
   jiffy::condition_variable cv;
   bool open = false;
   bool stop = false;
-  std::atomic<bool> running{false};
+  std::atomic<int> state{0};
 
   std::atomic<bool> recording{false};
   // The tick at which the last unit began, with the fiber that ran it in the
@@ -200,7 +202,7 @@ void cpu_bound(bench_runtime& br, int me) {
   fiber_slot& mine = br.slot[me];
   std::uint64_t units = 0;
   for (;;) {
-    if (!br.running.load(std::memory_order_relaxed)) {
+    if (br.state.load(std::memory_order_relaxed) != 1) {
       std::unique_lock<jiffy::mutex> lk(br.m);
       br.cv.wait(lk, [&br] { return br.open || br.stop; });
       if (br.stop) return;
@@ -232,7 +234,7 @@ void set_gate(bench_runtime& br, bool open, bool stop = false) {
     std::lock_guard<jiffy::mutex> lk(br.m);
     br.open = open;
     br.stop = stop;
-    br.running.store(open, std::memory_order_relaxed);
+    br.state.store(stop ? 2 : open ? 1 : 0, std::memory_order_relaxed);
   }
   br.cv.notify_all();
 }
@@ -440,8 +442,8 @@ int main(int argc, char** argv) {
   const cpu_times cpu1 = read_cpu_times();
 
   for (auto& c : configs) {
-    // Stop with the gate closed: a fiber caught mid-loop (preempted, not
-    // waiting) must see running == false to reach the wait that checks stop.
+    // Stop: a fiber caught mid-loop (preempted, or one that never saw the
+    // last close) reads state 2, leaves its loop and finds `stop` at the gate.
     set_gate(*c, false, true);
     for (jiffy::fiber& f : c->fibers) f.join();
     c->rt.reset();

@@ -16,10 +16,9 @@
 //    --cond-resched they also call jiffy::cond_resched() every iteration
 //    (the kernel's explicit preemption point: what `voluntary` relies on).
 //    With --hog-work clock each iteration also calls
-//    std::chrono::steady_clock::now(), which runs in the vDSO — code outside
-//    the executable, so not an async-safe point (see
-//    include/jiffy/detail/safe_points.hpp): a preemption signal landing
-//    there is deferred;
+//    std::chrono::steady_clock::now(): libc's clock_gettime, which is not an
+//    async-safe point (a preemption signal landing there is deferred, see
+//    include/jiffy/detail/safe_points.hpp), and the vDSO, which is;
 //  * one "sleeper" fiber that loops: t0 = now(); sleep_for(2 ms); lateness
 //    = now() - t0 - 2 ms. It spawns the hogs itself before its first sleep,
 //    so under `none` it is certain to have started (and then starves).

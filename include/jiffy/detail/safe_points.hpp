@@ -4,8 +4,7 @@
 //  * A fiber may be switched out by the preemption signal only if the
 //    interrupted instruction lies in code registered as preemptible and in
 //    no range registered as not preemptible (forbidding wins).
-//  * By default only the main executable's code (and the vDSO, which takes
-//    no locks) is preemptible. libc,
+//  * By default only the main executable's code is preemptible. libc,
 //    libstdc++, the dynamic loader and every other shared object are not:
 //    they take internal locks (malloc's arena lock, stdio's stream locks, the
 //    loader's lock) with no preempt count to tell us, and a fiber switched out
@@ -32,7 +31,6 @@
 #include <link.h>
 #include <mutex>
 #include <sys/mman.h>
-#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -135,10 +133,9 @@ class safe_point_table {
   void ensure_defaults() noexcept {
     std::call_once(defaults_, [this] {
       add_module(nullptr, true);
-      // The vDSO (clock_gettime, gettimeofday, getcpu) takes no locks — its
-      // clock reads are seqlock retries — so code there is safe to preempt,
-      // and loops that read the clock are common.
-      if (unsigned long vdso = getauxval(AT_SYSINFO_EHDR)) add_module(reinterpret_cast<const void*>(vdso), true);
+      // Not the vDSO, although its clock reads take no locks: libraries call
+      // it while holding theirs (a sanitizer allocator reads the clock under
+      // its lock), and the interrupted PC cannot tell who called.
 #if JIFFY_ASAN || JIFFY_TSAN
       forbid_sanitizer_runtime();
 #endif
