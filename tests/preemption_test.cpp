@@ -72,6 +72,21 @@ struct periodic {
   }
 };
 
+// Hogs that never yield next to a fiber due every millisecond: how many times
+// the periodic fiber ran before reaching `want` or the time limit.
+int periodic_runs_beside_hogs(jiffy::runtime& rt, int hog_count, int want, std::chrono::milliseconds limit,
+                              bool hogs_call_cond_resched = false) {
+  hogs h;
+  h.start(rt, hog_count, hogs_call_cond_resched);
+  periodic p;
+  p.start(rt);
+  test::wait_until([&] { return p.runs.load() >= want; }, limit);
+  int runs = p.runs.load();
+  h.finish();
+  p.finish();
+  return runs;
+}
+
 long gettid_now() { return static_cast<long>(::syscall(SYS_gettid)); }
 
 }  // namespace
@@ -79,14 +94,7 @@ long gettid_now() { return static_cast<long>(::syscall(SYS_gettid)); }
 TEST_CASE("under full preemption a periodic fiber keeps running next to never-yielding hogs") {
   test::watchdog wd(120s, "full preemption");
   jiffy::runtime rt({.workers = 1, .preempt = preempt_mode::full, .quantum = 1ms});
-  hogs h;
-  h.start(rt, 3);
-  periodic p;
-  p.start(rt);
-  bool kept_running = test::wait_until([&] { return p.runs.load() >= 20; }, 30s);
-  h.finish();
-  p.finish();
-  CHECK(kept_running);
+  CHECK(periodic_runs_beside_hogs(rt, 3, 20, 30s) >= 20);
   auto s = rt.stats();
   CHECK(s.preemptions > 0);
   CHECK(s.signals_sent > 0);
@@ -115,14 +123,7 @@ TEST_CASE("under voluntary preemption hogs that call cond_resched let others run
   test::watchdog wd(120s, "voluntary preemption");
   SUBCASE("with cond_resched") {
     jiffy::runtime rt({.workers = 1, .preempt = preempt_mode::voluntary, .quantum = 1ms});
-    hogs h;
-    h.start(rt, 3, /*with_cond_resched=*/true);
-    periodic p;
-    p.start(rt);
-    bool ran = test::wait_until([&] { return p.runs.load() >= 20; }, 30s);
-    h.finish();
-    p.finish();
-    CHECK(ran);
+    CHECK(periodic_runs_beside_hogs(rt, 3, 20, 30s, /*hogs_call_cond_resched=*/true) >= 20);
     auto s = rt.stats();
     CHECK(s.voluntary_reschedules > 0);
     CHECK(s.preemptions == 0);  // never asynchronously
@@ -467,14 +468,7 @@ TEST_CASE("a runtime can use another signal for preemption") {
   test::watchdog wd(60s, "custom signal");
   jiffy::runtime rt(
       {.workers = 1, .preempt = preempt_mode::full, .quantum = 1ms, .preempt_signal = SIGRTMIN + 3});
-  hogs h;
-  h.start(rt, 2);
-  periodic p;
-  p.start(rt);
-  bool ran = test::wait_until([&] { return p.runs.load() >= 10; }, 30s);
-  h.finish();
-  p.finish();
-  CHECK(ran);
+  CHECK(periodic_runs_beside_hogs(rt, 2, 10, 30s) >= 10);
   CHECK(rt.stats().preemptions > 0);
 }
 

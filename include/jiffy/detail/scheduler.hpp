@@ -95,7 +95,6 @@ struct waiter {
   bool linked = false;
   timer_entry timer;
   worker* timer_owner = nullptr;
-  std::uintptr_t tag = 0;  // free for the primitive that waits
 };
 
 enum : std::uint32_t { wait_pending = 0, wait_notified = 1, wait_timed_out = 2, wait_delivered = 3 };
@@ -133,7 +132,7 @@ struct post_action {
 struct worker_counters {
   // Written only by the owning worker (load+store, no locked RMW); read by
   // stats() from any thread, hence atomic.
-  std::atomic<std::uint64_t> spawned{0}, finished{0}, switches{0}, yields{0}, parks{0}, steals{0}, sleeps{0},
+  std::atomic<std::uint64_t> finished{0}, switches{0}, yields{0}, parks{0}, steals{0}, sleeps{0},
       preemptions{0}, voluntary{0}, deferred{0};
   static void bump(std::atomic<std::uint64_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -182,14 +182,6 @@ class stack_pool {
     for (const stack_span& t : batch) cold_.push_back(t);
   }
 
-  // Bytes mapped for stacks (virtual), for diagnostics and tests.
-  std::size_t mapped_bytes() const {
-    std::lock_guard<std::mutex> lk(mu_);
-    std::size_t n = 0;
-    for (auto& s : slabs_) n += s.second;
-    return n;
-  }
-
   static constexpr std::size_t hot_limit = 256;
   static constexpr std::size_t trim_batch = 64;
 
