@@ -40,8 +40,26 @@ inline void validate_options(const runtime_options& o) {
 // ---------------------------------------------------------------------------
 // Starting and stopping.
 
+// jiffy's own function-local statics, constructed here on the thread that
+// creates the runtime, before any fiber runs. Constructed lazily from a fiber
+// instead, the initialiser would run under the static's guard -- a lock jiffy
+// cannot see -- in the executable's code, where a preemption may land: the
+// next fiber on that worker to touch the static would block the worker on the
+// guard until the preempted initialiser resumes, which it never does there.
+// (mcs_registry::get(), first reached at a fiber's exit, did exactly that.)
+inline void construct_singletons() noexcept {
+  (void)page_size();
+  (void)guard_budget::get();
+  (void)mcs_registry::get();
+  (void)overflow();
+  (void)preempt_signals::get();
+  (void)poll_desc_pool::get();
+  (void)safe_point_table::get();
+}
+
 inline runtime_core* start_runtime(const runtime_options& o) {
   validate_options(o);
+  construct_singletons();
   auto* rt = new runtime_core(o);
   netpoll_init(rt);
   install_overflow_handler();
