@@ -2,11 +2,17 @@
 //
 // The rules of this file, before the code.
 //
-// Who decides.  Each runtime has one monitor thread (Go's sysmon, not a POSIX timer per worker: arming a timer
-// at every switch would cost a system call per switch). Every worker
+// Who decides.  Each runtime has one monitor thread (Go's sysmon), not a
+// POSIX timer per worker: arming a timer at every switch would cost a system
+// call per switch; a thread-CPU-time timer fires only at the kernel's tick
+// (4 ms at HZ=250, too coarse for a 1 ms quantum); and a CLOCK_MONOTONIC
+// timer aimed at the worker costs it 15-25 us per expiry on a VM (a timer
+// interrupt), against 7-10 us for a tgkill from another CPU
+// (bench/signal_cost). Every worker
 // publishes a slice number that changes at each switch, with its low bit
 // telling whether a fiber is running. The monitor samples the slices every
-// tick (a quarter of the quantum, between 25 µs and 10 ms) and remembers when
+// tick (a quarter of the quantum, between 25 µs and 10 ms; at least 1 ms
+// under `none`, where nothing is preempted) and remembers when
 // it first saw each one; a slice seen for a whole quantum has used it up.
 //
 // Who is preempted.  Only a worker whose fiber has used up its quantum while
@@ -82,6 +88,7 @@
 #include <mutex>
 #include <pthread.h>
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -280,10 +287,18 @@ inline void report_if_stuck(worker* w, std::int64_t now) noexcept {
 
 inline void monitor_main(runtime_core* rt) noexcept {
   const std::int64_t quantum = std::chrono::duration_cast<std::chrono::nanoseconds>(rt->options.quantum).count();
+  const bool preempting = rt->options.preempt != preempt_mode::none;
   std::int64_t tick = quantum / 4;
   if (tick < 25000) tick = 25000;
+  // Under `none` the monitor only rescues stranded work and polls a busy
+  // runtime's network: a millisecond is soon enough for both, and each look
+  // wakes a thread that may displace a worker from its CPU.
+  if (!preempting && tick < 1000000) tick = 1000000;
   if (tick > 10000000) tick = 10000000;
-  const bool preempting = rt->options.preempt != preempt_mode::none;
+  // The kernel lets a normal thread's timed sleep end up to 50 us late (its
+  // timer slack) to batch wake-ups; every tick late is that much longer a
+  // slice may overrun its quantum.
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   const bool full = rt->options.preempt == preempt_mode::full;
   int idle_ticks = 0;
   while (!rt->monitor_stop.load(std::memory_order_acquire)) {
