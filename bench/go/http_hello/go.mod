@@ -1,0 +1,3 @@
+module jiffy/bench/go/http_hello
+
+go 1.19
