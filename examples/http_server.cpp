@@ -1,0 +1,469 @@
+// http_server: a minimal HTTP/1.1 server on jiffy, one fiber per connection —
+// the server for load tests of the preemption models.
+//
+// Routes (GET and HEAD; other methods get 405):
+//   /hello          200 "Hello, world!\n"
+//   /work?ms=N      computes for N ms (0..10000) WITHOUT yielding — a busy loop
+//                   on the clock whose result goes into the body — then 200.
+//                   Under --preempt none it holds its worker for all N ms;
+//                   under full it is preempted every quantum.
+//   anything else   404
+//
+// Rules:
+//  * HTTP/1.1 keep-alive by default, "Connection: close" honoured, HTTP/1.0
+//    closes unless it asks for keep-alive; pipelined requests are answered
+//    in order (all responses for the requests in one read go out in one write).
+//  * Every response has Content-Length. Request bodies (Content-Length) are
+//    read and ignored. Transfer-Encoding in a request gets 501 and a close
+//    (no chunked decoding here); malformed requests get 400, a head over 8 KiB
+//    or a body over 1 MiB 413, a version other than HTTP/1.x 505 — each
+//    followed by a close, since the rest of the stream cannot be trusted.
+//    Parsing is examples/http_parser.hpp, which is strict and fuzzed.
+//  * Closing after a response: shut down our side, then read and discard for
+//    up to a second, so the client reads the response instead of a reset.
+//  * Connections idle for 60 s between requests, or 30 s inside one, are closed.
+//  * SIGINT/SIGTERM: stop accepting (the listener is closed), close idle
+//    keep-alive connections, let requests in progress finish and send their
+//    response (with Connection: close), then exit 0. The signals are blocked
+//    before the runtime starts (every thread inherits the mask) and read from
+//    a signalfd by a fiber.
+//  * Prints exactly "listening on ADDRESS:PORT" (flushed) once it accepts.
+//
+// Usage: http_server [--port P] [--address A] [--workers W] [--preempt none|voluntary|full]
+//                    [--quantum-us Q] [--log-requests] [--help]
+#include "http_parser.hpp"
+
+#include <jiffy/jiffy.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <sys/signalfd.h>
+#include <unordered_set>
+#include <vector>
+
+using namespace std::chrono;
+
+namespace {
+
+constexpr long max_work_ms = 10000;
+constexpr auto idle_timeout = seconds(60);
+constexpr auto request_timeout = seconds(30);
+constexpr auto write_timeout = seconds(30);
+constexpr auto linger_time = seconds(1);
+const http::limits request_limits{.max_head_bytes = 8192, .max_headers = 64, .max_body_bytes = 1u << 20};
+
+struct config {
+  std::string address = "127.0.0.1";
+  long port = 8080;
+  long workers = 0;  // one per hardware thread
+  jiffy::preempt_mode preempt = jiffy::preempt_mode::full;
+  long quantum_us = 1000;
+  bool log_requests = false;
+};
+
+// ---- responses ------------------------------------------------------------
+
+struct response {
+  int status = 200;
+  std::string body;
+  const char* extra_headers = "";  // whole lines, each ending in CRLF
+};
+
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Content Too Large";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
+  }
+  return "Unknown";
+}
+
+void append_response(std::string& out, const response& r, bool keep_alive, bool head_only) {
+  out.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(reason_phrase(r.status));
+  out.append("\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ").append(std::to_string(r.body.size()));
+  out.append(keep_alive ? "\r\nConnection: keep-alive\r\n" : "\r\nConnection: close\r\n");
+  out.append(r.extra_headers).append("\r\n");
+  if (!head_only) out.append(r.body);
+}
+
+response error_response(http::parse_status s) {
+  switch (s) {
+    case http::parse_status::headers_too_large: return {413, "request header section too large (limit 8 KiB)\n"};
+    case http::parse_status::body_too_large: return {413, "request body too large (limit 1 MiB)\n"};
+    case http::parse_status::unsupported_transfer_encoding:
+      return {501, "Transfer-Encoding is not supported; send Content-Length\n"};
+    case http::parse_status::unsupported_version: return {505, "only HTTP/1.0 and HTTP/1.1 are supported\n"};
+    default: return {400, "bad request\n"};
+  }
+}
+
+// ---- routes ---------------------------------------------------------------
+
+// Computes for `d` without yielding or blocking, and returns a value that
+// depends on every step (it goes into the response, so the loop cannot be
+// optimised away). Reads the clock only every few hundred steps: a loop that
+// mostly sits in the vDSO is preempted less promptly (see README).
+std::uint64_t compute_for(steady_clock::duration d) {
+  auto until = steady_clock::now() + d;
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  do {
+    for (int i = 0; i < 256; ++i) x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+  } while (steady_clock::now() < until);
+  return x;
+}
+
+// The value of `key` in a query string "a=1&key=v"; false if absent.
+bool query_param(std::string_view query, std::string_view key, std::string_view& value) {
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    if (pair.size() > key.size() && pair.substr(0, key.size()) == key && pair[key.size()] == '=') {
+      value = pair.substr(key.size() + 1);
+      return true;
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
+// 0..max_work_ms, digits only; -1 otherwise.
+long parse_work_ms(std::string_view text) {
+  if (text.empty() || text.size() > 5) return -1;
+  long v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v <= max_work_ms ? v : -1;
+}
+
+response route(const http::request& req) {
+  bool known = req.path == "/hello" || req.path == "/work";
+  if (!known) return {404, "not found\n"};
+  if (req.method != "GET" && req.method != "HEAD") return {405, "method not allowed\n", "Allow: GET, HEAD\r\n"};
+  if (req.path == "/hello") return {200, "Hello, world!\n"};
+  std::string_view ms_text;
+  long ms = query_param(req.query, "ms", ms_text) ? parse_work_ms(ms_text) : -1;
+  if (ms < 0) return {400, "want /work?ms=N with N a whole number from 0 to 10000\n"};
+  std::uint64_t result = compute_for(milliseconds(ms));
+  return {200, "worked " + std::to_string(ms) + " ms, result " + std::to_string(result % 1000000) + "\n"};
+}
+
+// ---- connections ----------------------------------------------------------
+
+// Bytes read from a connection and not yet parsed: pending() is the current
+// request (and any pipelined after it), from its first byte.
+class input_buffer {
+ public:
+  std::string_view pending() const { return {bytes_.data() + begin_, end_ - begin_}; }
+  void consume(std::size_t n) {
+    begin_ += n;
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
+  bool empty() const { return begin_ == end_; }
+  // Room at the end for a read: moves pending bytes to the front first, and
+  // grows only when they fill the buffer (the parser's limits bound that).
+  char* space(std::size_t& room) {
+    if (begin_ > 0) {
+      std::memmove(bytes_.data(), bytes_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (end_ == bytes_.size()) bytes_.resize(bytes_.size() * 2);
+    room = bytes_.size() - end_;
+    return bytes_.data() + end_;
+  }
+  void commit(std::size_t n) { end_ += n; }
+
+ private:
+  std::vector<char> bytes_ = std::vector<char>(16384);
+  std::size_t begin_ = 0, end_ = 0;
+};
+
+struct connection {
+  jiffy::tcp_stream stream;
+  bool idle = false;  // waiting for a new request; guarded by server::mu_
+};
+
+class server {
+ public:
+  server(jiffy::tcp_listener listener, const config& cfg) : listener_(std::move(listener)), cfg_(cfg) {}
+
+  // Accepts until the listener is closed, one fiber per connection.
+  void accept_loop() {
+    for (;;) {
+      auto c = listener_.accept();
+      if (!c) {
+        if (c.error == std::errc::operation_canceled || c.error == std::errc::bad_file_descriptor) return;
+        std::fprintf(stderr, "http_server: accept: %s\n", c.error.message().c_str());
+        jiffy::this_fiber::sleep_for(milliseconds(10));  // a transient failure (ENOBUFS, say): try again
+        continue;
+      }
+      {
+        std::lock_guard<jiffy::mutex> lk(mu_);
+        if (stopping_) continue;  // accepted as we stopped: dropped, which closes it
+        active_.add();
+      }
+      c.value.set_nodelay();
+      jiffy::spawn([this, s = std::move(c.value)]() mutable {
+        connection conn{std::move(s)};
+        enlist(conn);
+        serve(conn);
+        delist(conn);
+        active_.done();
+      }).detach();
+    }
+  }
+
+  // The start of a graceful shutdown: no new connections, idle ones closed.
+  void begin_shutdown() {
+    std::lock_guard<jiffy::mutex> lk(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    // An idle reader sees end of stream and leaves; a busy one sees
+    // stopping_ when its response is ready and closes after it.
+    for (connection* c : connections_)
+      if (c->idle) c->stream.shutdown(SHUT_RD);
+    listener_.close();  // wakes accept_loop with operation_canceled
+  }
+
+  void wait_for_connections() { active_.wait(); }
+
+ private:
+  void enlist(connection& c) {
+    std::lock_guard<jiffy::mutex> lk(mu_);
+    connections_.insert(&c);
+  }
+  void delist(connection& c) {
+    std::lock_guard<jiffy::mutex> lk(mu_);
+    connections_.erase(&c);
+  }
+  // Marks the connection idle unless the server is stopping (then false).
+  bool enter_idle(connection& c) {
+    std::lock_guard<jiffy::mutex> lk(mu_);
+    if (stopping_) return false;
+    c.idle = true;
+    return true;
+  }
+  void leave_idle(connection& c) {
+    std::lock_guard<jiffy::mutex> lk(mu_);
+    c.idle = false;
+  }
+  bool stopping() {
+    std::lock_guard<jiffy::mutex> lk(mu_);
+    return stopping_;
+  }
+
+  void serve(connection& c) {
+    input_buffer in;
+    std::string out;
+    http::request_parser parser(request_limits);
+    http::request req;
+    for (;;) {
+      http::parse_result r = parser.parse(in.pending(), req);
+      if (r.status == http::parse_status::complete) {
+        if (cfg_.log_requests) log_request(req);
+        response resp = route(req);
+        bool keep_alive = req.keep_alive && !stopping();  // after the work: a stop meanwhile closes
+        append_response(out, resp, keep_alive, req.method == "HEAD");
+        in.consume(r.consumed);
+        parser.reset();
+        if (!keep_alive) return finish(c, out);
+        continue;
+      }
+      if (r.status != http::parse_status::incomplete) {
+        append_response(out, error_response(r.status), false, false);
+        return finish(c, out);
+      }
+      // Everything parsed is answered before we wait for more.
+      if (!out.empty() && !write_out(c, out)) return;
+      bool between_requests = in.empty();
+      if (between_requests && !enter_idle(c)) return;
+      bool got = read_more(c, in, jiffy::after(between_requests ? idle_timeout : request_timeout));
+      if (between_requests) leave_idle(c);
+      if (!got) return;
+    }
+  }
+
+  static bool read_more(connection& c, input_buffer& in, jiffy::deadline d) {
+    std::size_t room = 0;
+    char* at = in.space(room);
+    auto r = c.stream.read(at, room, d);
+    if (!r || r.value == 0) return false;  // end of stream, reset, time-out or shutdown
+    in.commit(r.value);
+    return true;
+  }
+
+  static bool write_out(connection& c, std::string& out) {
+    bool ok = c.stream.write_all(out.data(), out.size(), jiffy::after(write_timeout)).ok();
+    out.clear();
+    return ok;
+  }
+
+  // Sends the last response, then closes without resetting: our side shuts
+  // down and we read what the client still sends until it closes too (or a
+  // second passes). Closing with unread input would send a reset, and the
+  // client could lose the response.
+  static void finish(connection& c, std::string& out) {
+    if (!write_out(c, out)) return;
+    c.stream.shutdown(SHUT_WR);
+    char sink[4096];
+    auto until = jiffy::after(linger_time);
+    for (int i = 0; i < 64; ++i) {
+      auto r = c.stream.read(sink, sizeof sink, until);
+      if (!r || r.value == 0) break;
+    }
+  }
+
+  static void log_request(const http::request& req) {
+    std::printf("%.*s %.*s\n", static_cast<int>(req.method.size()), req.method.data(),
+                static_cast<int>(req.target.size()), req.target.data());
+    std::fflush(stdout);
+  }
+
+  jiffy::tcp_listener listener_;
+  const config& cfg_;
+  jiffy::mutex mu_;
+  bool stopping_ = false;
+  std::unordered_set<connection*> connections_;
+  jiffy::wait_group active_;
+};
+
+// ---- signals --------------------------------------------------------------
+
+// Blocks SIGINT and SIGTERM in this thread (and every thread it creates
+// later, the runtime's workers included), so they queue on a signalfd.
+int block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return -1;
+  return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+// Parks until a stop signal arrives (true) or the signalfd is closed (false).
+bool wait_for_stop_signal(jiffy::file& signals) {
+  signalfd_siginfo info;
+  auto r = signals.read(&info, sizeof info);
+  return r && r.value == sizeof info;
+}
+
+// ---- command line ---------------------------------------------------------
+
+[[noreturn]] void usage(int code) {
+  std::fprintf(code ? stderr : stdout,
+               "usage: http_server [--port P] [--address A] [--workers W] [--preempt none|voluntary|full]\n"
+               "                   [--quantum-us Q] [--log-requests]\n"
+               "  --port P          TCP port, 0..65535; 0 picks a free one (default 8080)\n"
+               "  --address A       IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
+               "  --workers W       worker threads, 1..1024 (default: one per hardware thread)\n"
+               "  --preempt M       preemption model: none, voluntary or full (default full)\n"
+               "  --quantum-us Q    preemption quantum in microseconds, 50..10000000 (default 1000)\n"
+               "  --log-requests    print \"METHOD TARGET\" on stdout as each request starts\n"
+               "Routes: GET/HEAD /hello, GET/HEAD /work?ms=N (computes N ms, 0..10000, without yielding).\n"
+               "Prints \"listening on ADDRESS:PORT\" once ready; SIGINT/SIGTERM finish in-flight requests, then exit 0.\n");
+  std::exit(code);
+}
+
+long parse_number(const char* flag, const char* text, long min, long max) {
+  char* end = nullptr;
+  long v = text ? std::strtol(text, &end, 10) : 0;
+  if (!text || !*text || *end || v < min || v > max) {
+    std::fprintf(stderr, "http_server: %s needs a whole number from %ld to %ld (got '%s')\n", flag, min, max,
+                 text ? text : "");
+    usage(2);
+  }
+  return v;
+}
+
+jiffy::preempt_mode parse_preempt(const char* text) {
+  std::string_view t = text ? text : "";
+  if (t == "none") return jiffy::preempt_mode::none;
+  if (t == "voluntary") return jiffy::preempt_mode::voluntary;
+  if (t == "full") return jiffy::preempt_mode::full;
+  std::fprintf(stderr, "http_server: --preempt needs none, voluntary or full (got '%s')\n", text ? text : "");
+  usage(2);
+}
+
+config parse_command_line(int argc, char** argv) {
+  config cfg;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (a == "--help" || a == "-h") {
+      usage(0);
+    } else if (a == "--port") {
+      cfg.port = parse_number("--port", next, 0, 65535), ++i;
+    } else if (a == "--address") {
+      if (!next || !jiffy::ip_endpoint::parse(next, 0)) {
+        std::fprintf(stderr, "http_server: --address needs an IPv4 or IPv6 address (got '%s')\n", next ? next : "");
+        usage(2);
+      }
+      cfg.address = next, ++i;
+    } else if (a == "--workers") {
+      cfg.workers = parse_number("--workers", next, 1, 1024), ++i;
+    } else if (a == "--preempt") {
+      cfg.preempt = parse_preempt(next), ++i;
+    } else if (a == "--quantum-us") {
+      cfg.quantum_us = parse_number("--quantum-us", next, 50, 10000000), ++i;
+    } else if (a == "--log-requests") {
+      cfg.log_requests = true;
+    } else {
+      std::fprintf(stderr, "http_server: unknown option '%s'\n", argv[i]);
+      usage(2);
+    }
+  }
+  return cfg;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  config cfg = parse_command_line(argc, argv);
+
+  int sfd = block_stop_signals();  // before the runtime: its threads inherit the mask
+  if (sfd < 0) {
+    std::fprintf(stderr, "http_server: cannot set up signal handling: %s\n", std::strerror(errno));
+    return 1;
+  }
+  auto at = jiffy::ip_endpoint::parse(cfg.address, static_cast<std::uint16_t>(cfg.port)).value;
+  auto listener = jiffy::tcp_listener::bind(at);
+  if (!listener) {
+    std::fprintf(stderr, "http_server: cannot listen on %s: %s\n", at.to_string().c_str(),
+                 listener.error.message().c_str());
+    return 1;
+  }
+
+  jiffy::ip_endpoint bound = listener.value.local_endpoint().value;  // the real port when --port 0
+
+  jiffy::runtime rt({.workers = static_cast<unsigned>(cfg.workers),
+                     .preempt = cfg.preempt,
+                     .quantum = microseconds(cfg.quantum_us)});
+  rt.block_on([&] {
+    jiffy::file signals(sfd);
+    server srv(std::move(listener.value), cfg);
+    jiffy::fiber watcher = jiffy::spawn([&] {
+      wait_for_stop_signal(signals);  // a signal, or closed because the server ended on its own
+      srv.begin_shutdown();
+    });
+    std::printf("listening on %s\n", bound.to_string().c_str());
+    std::fflush(stdout);
+    srv.accept_loop();
+    srv.begin_shutdown();  // if the loop ended without a signal
+    srv.wait_for_connections();
+    signals.close();
+    watcher.join();
+  });
+  return 0;
+}
