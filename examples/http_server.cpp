@@ -21,7 +21,8 @@
 //    Parsing is examples/http_parser.hpp, which is strict and fuzzed.
 //  * Closing after a response: shut down our side, then read and discard for
 //    up to a second, so the client reads the response instead of a reset.
-//  * Connections idle for 60 s between requests, or 30 s inside one, are closed.
+//  * A connection idle for 60 s between requests is closed, and so is one
+//    whose request has not fully arrived 30 s after its first bytes.
 //  * SIGINT/SIGTERM: stop accepting (the listener is closed), close idle
 //    keep-alive connections, let requests in progress finish and send their
 //    response (with Connection: close), then exit 0. The signals are blocked
@@ -35,6 +36,7 @@
 
 #include <jiffy/jiffy.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -192,7 +194,7 @@ class input_buffer {
 
 struct connection {
   jiffy::tcp_stream stream;
-  bool idle = false;  // waiting for a new request; guarded by server::mu_
+  std::atomic<bool> idle{false};  // waiting for a new request's first bytes
 };
 
 class server {
@@ -209,11 +211,8 @@ class server {
         jiffy::this_fiber::sleep_for(milliseconds(10));  // a transient failure (ENOBUFS, say): try again
         continue;
       }
-      {
-        std::lock_guard<jiffy::mutex> lk(mu_);
-        if (stopping_) continue;  // accepted as we stopped: dropped, which closes it
-        active_.add();
-      }
+      if (stopping_.load()) continue;  // accepted as we stopped: dropped, which closes it
+      active_.add();
       c.value.set_nodelay();
       jiffy::spawn([this, s = std::move(c.value)]() mutable {
         connection conn{std::move(s)};
@@ -227,13 +226,15 @@ class server {
 
   // The start of a graceful shutdown: no new connections, idle ones closed.
   void begin_shutdown() {
-    std::lock_guard<jiffy::mutex> lk(mu_);
-    if (stopping_) return;
-    stopping_ = true;
-    // An idle reader sees end of stream and leaves; a busy one sees
-    // stopping_ when its response is ready and closes after it.
-    for (connection* c : connections_)
-      if (c->idle) c->stream.shutdown(SHUT_RD);
+    {
+      std::lock_guard<jiffy::mutex> lk(mu_);  // keeps every listed connection alive while we look
+      if (stopping_.exchange(true)) return;
+      // An idle reader sees end of stream and leaves; a busy one sees
+      // stopping_ when its response is ready and closes after it. (With
+      // enter_idle's order, one of the two sides always sees the other.)
+      for (connection* c : connections_)
+        if (c->idle.load()) c->stream.shutdown(SHUT_RD);
+    }
     listener_.close();  // wakes accept_loop with operation_canceled
   }
 
@@ -249,26 +250,22 @@ class server {
     connections_.erase(&c);
   }
   // Marks the connection idle unless the server is stopping (then false).
+  // Sequentially consistent, against begin_shutdown's store-then-look: either
+  // we see stopping_, or begin_shutdown sees us idle and shuts our reading
+  // side (or both). No lock per request: all connections would share it.
   bool enter_idle(connection& c) {
-    std::lock_guard<jiffy::mutex> lk(mu_);
-    if (stopping_) return false;
-    c.idle = true;
-    return true;
+    c.idle.store(true);
+    return !stopping_.load();
   }
-  void leave_idle(connection& c) {
-    std::lock_guard<jiffy::mutex> lk(mu_);
-    c.idle = false;
-  }
-  bool stopping() {
-    std::lock_guard<jiffy::mutex> lk(mu_);
-    return stopping_;
-  }
+  static void leave_idle(connection& c) { c.idle.store(false); }
+  bool stopping() const { return stopping_.load(); }
 
   void serve(connection& c) {
     input_buffer in;
     std::string out;
     http::request_parser parser(request_limits);
     http::request req;
+    jiffy::deadline request_deadline = jiffy::after(request_timeout);  // for the request being received
     for (;;) {
       http::parse_result r = parser.parse(in.pending(), req);
       if (r.status == http::parse_status::complete) {
@@ -278,6 +275,7 @@ class server {
         append_response(out, resp, keep_alive, req.method == "HEAD");
         in.consume(r.consumed);
         parser.reset();
+        request_deadline = jiffy::after(request_timeout);  // a pipelined request may have begun
         if (!keep_alive) return finish(c, out);
         continue;
       }
@@ -287,11 +285,15 @@ class server {
       }
       // Everything parsed is answered before we wait for more.
       if (!out.empty() && !write_out(c, out)) return;
-      bool between_requests = in.empty();
-      if (between_requests && !enter_idle(c)) return;
-      bool got = read_more(c, in, jiffy::after(between_requests ? idle_timeout : request_timeout));
-      if (between_requests) leave_idle(c);
-      if (!got) return;
+      if (in.empty()) {  // between requests: idle until the next one starts
+        if (!enter_idle(c)) return;
+        bool got = read_more(c, in, jiffy::after(idle_timeout));
+        leave_idle(c);
+        if (!got) return;
+        request_deadline = jiffy::after(request_timeout);
+      } else if (!read_more(c, in, request_deadline)) {
+        return;
+      }
     }
   }
 
@@ -333,8 +335,8 @@ class server {
 
   jiffy::tcp_listener listener_;
   const config& cfg_;
-  jiffy::mutex mu_;
-  bool stopping_ = false;
+  jiffy::mutex mu_;  // guards connections_ (membership only)
+  std::atomic<bool> stopping_{false};
   std::unordered_set<connection*> connections_;
   jiffy::wait_group active_;
 };
