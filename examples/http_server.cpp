@@ -12,7 +12,8 @@
 // Rules:
 //  * HTTP/1.1 keep-alive by default, "Connection: close" honoured, HTTP/1.0
 //    closes unless it asks for keep-alive; pipelined requests are answered
-//    in order (all responses for the requests in one read go out in one write).
+//    in order (the responses to the requests in one read go out in one write,
+//    except that any already made are sent before a /work computation starts).
 //  * Every response has Content-Length. Request bodies (Content-Length) are
 //    read and ignored. Transfer-Encoding in a request gets 501 and a close
 //    (no chunked decoding here); malformed requests get 400, a head over 8 KiB
@@ -270,6 +271,10 @@ class server {
       http::parse_result r = parser.parse(in.pending(), req);
       if (r.status == http::parse_status::complete) {
         if (cfg_.log_requests) log_request(req);
+        // Batched responses wait for nobody: not for a computation, not
+        // beyond 64 KiB.
+        bool slow = req.path == "/work";
+        if ((slow || out.size() >= 65536) && !out.empty() && !write_out(c, out)) return;
         response resp = route(req);
         bool keep_alive = req.keep_alive && !stopping();  // after the work: a stop meanwhile closes
         append_response(out, resp, keep_alive, req.method == "HEAD");
