@@ -35,9 +35,9 @@
 #   Environment: ROUNDS, WRK_SECONDS, WRK_CONNECTIONS, WRK_THREADS, MIX_RATE,
 #   MIX_SECONDS, HEAVY_EVERY, HEAVY_MS, QUANTUM_US, WORKERS (server workers /
 #   GOMAXPROCS, default 2), SVG (output path; empty: no plot), OUT (raw
-#   results directory, default build/release/http_bench), WAIT_QUIET (wait up
-#   to this many seconds, default 0, for the machine's other load to fall
-#   under 10% of a CPU before starting), SKIP_BUILD=1, PHASES ("wrk mix"),
+#   results directory, default build/release/http_bench), WAIT_QUIET (before
+#   each run, wait up to this many seconds, default 0, for the machine's
+#   other load to fall under 10% of a CPU), SKIP_BUILD=1, PHASES ("wrk mix"),
 #   JIFFY_SERVER (another http_server binary to measure, e.g. one built
 #   against modified headers; default: the release preset's).
 #
@@ -162,15 +162,20 @@ busy_pct() {
   echo "$a $b $hz $1" | awk '{ printf "%.0f", ($4 - $1) * 100 / $7 / $8 }'
 }
 
-if [ "$wait_quiet" -gt 0 ]; then
-  end=$((SECONDS + wait_quiet))
+# Before each run: wait up to WAIT_QUIET seconds for the machine's load
+# (nothing of ours runs then) to fall under 10% of a CPU.
+wait_for_quiet() {
+  [ "$wait_quiet" -gt 0 ] || return 0
+  local end=$((SECONDS + wait_quiet)) b
   while :; do
-    b=$(busy_pct 2)
-    [ "$b" -lt 10 ] && break
-    if [ $SECONDS -ge $end ]; then echo "== machine still ${b}% busy after ${wait_quiet} s; measuring anyway" >&2; break; fi
-    echo "== waiting for a quiet machine (other load: ${b}% of a CPU)" >&2
+    b=$(busy_pct 1)
+    [ "$b" -lt 10 ] && return 0
+    if [ $SECONDS -ge $end ]; then
+      echo "   (machine still ${b}% of a CPU busy after waiting ${wait_quiet} s; measuring anyway)" >&2
+      return 0
+    fi
   done
-fi
+}
 
 # The load client's scheduling: SCHED_FIFO if allowed, else higher priority.
 client_prefix=()
@@ -232,6 +237,7 @@ wrk_summary() {
 run_one() {
   local phase=$1 config=$2 round=$3
   local log=$out/$phase-$config-r$round
+  wait_for_quiet
   # shellcheck disable=SC2046
   start_server "$log.server.log" $(server_cmd "$config")
   local url="http://127.0.0.1:$port"

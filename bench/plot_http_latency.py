@@ -20,6 +20,7 @@ the wrk throughput bars, by hand (standard library only: no matplotlib).
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 from xml.sax.saxutils import escape
@@ -75,6 +76,11 @@ def ratio(a, b):
     return a / b if b else float("inf")
 
 
+def other_load(rs):
+    """Other processes' CPU use during each round's run, in CPUs."""
+    return " / ".join(f"{r['other_cpus']:.2f}" for r in sorted(rs, key=lambda r: r["round"]))
+
+
 def wrk_table(meta, wrk, out):
     configs = [c for c in ORDER if c in wrk]
     if not configs:
@@ -85,8 +91,8 @@ def wrk_table(meta, wrk, out):
                f"{meta.get('workers', '?')} server workers / GOMAXPROCS; median of {rounds} interleaved rounds, "
                "min–max in brackets):")
     out.append("")
-    out.append("| server | requests/s | p50 | p99 | server CPUs | requests per server CPU-second | errors |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    out.append("| server | requests/s | p50 | p99 | server CPUs | requests per server CPU-second | errors | other load |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     summary = {}
     for c in configs:
         rs = wrk[c]
@@ -99,7 +105,7 @@ def wrk_table(meta, wrk, out):
         summary[c] = {"rps": med(rps), "p50": med(p50), "p99": med(p99)}
         out.append(f"| {NAMES.get(c, c)} | {spread(rps, lambda v: f'{v:,.0f}')} | "
                    f"{spread(p50, lambda v: ms(v) + ' ms')} | {spread(p99, lambda v: ms(v) + ' ms')} | "
-                   f"{med(cpus):.2f} | {med(eff):,.0f} | {errs} |")
+                   f"{med(cpus):.2f} | {med(eff):,.0f} | {errs} | {other_load(rs)} |")
     out.append("")
     if "go" in summary:
         go = summary["go"]
@@ -132,8 +138,8 @@ def mix_table(meta, mix, out):
                "interleaved rounds, min–max in brackets; times in ms):")
     out.append("")
     out.append("| server | /hello p50 | /hello p99 | /hello p99.9 | /hello max | /work p50 | /work p99 | "
-               "errors | waited | client send lag p99 | server CPUs |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "errors | waited | client send lag p99 | server CPUs | other load |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     summary = {}
     for c in configs:
         rs = mix[c]
@@ -149,7 +155,8 @@ def mix_table(meta, mix, out):
         summary[c] = {"p50": med(p50), "p99": med(p99), "p999": med(p999), "max": med(mx)}
         out.append(f"| {NAMES.get(c, c)} | {spread(p50, ms)} | {spread(p99, ms)} | {spread(p999, ms)} | "
                    f"{spread(mx, ms)} | {ms(med([x['p50_us'] for x in w]))} | {ms(med([x['p99_us'] for x in w]))} | "
-                   f"{errs} | {waited} | {ms(med(lag))} | {med([r['server_cpus'] for r in rs]):.2f} |")
+                   f"{errs} | {waited} | {ms(med(lag))} | {med([r['server_cpus'] for r in rs]):.2f} | "
+                   f"{other_load(rs)} |")
     out.append("")
     if "jiffy-full" in summary:
         f = summary["jiffy-full"]
@@ -171,8 +178,9 @@ def machine_note(meta, wrk, mix, out):
     steal = [r["steal_cpus"] for r in runs]
     out.append(f"Machine: {meta.get('cpus', '?')} CPUs ({meta.get('cpu_model', '?')}), Linux {meta.get('kernel', '?')}, "
                f"{meta.get('go', 'go')}, wrk {meta.get('wrk', '?')}; {meta.get('date', '')}. Load average at the start "
-               f"{meta.get('loadavg', '?')}; other processes used {med(other):.2f} CPUs during the median run "
-               f"(max {max(other):.2f}), steal {max(steal):.2f} CPUs at most.")
+               f"{meta.get('loadavg', '?')}. *Other load*: CPUs used by other processes (the machine's busy time minus "
+               f"the server's and the client's) during each round's run; median {med(other):.2f}, max "
+               f"{max(other):.2f}; steal time {max(steal):.2f} CPUs at most.")
     out.append("")
 
 
@@ -315,6 +323,8 @@ def svg_plot(path, meta, wrk, mix):
             f"{meta.get('go', '')}")
     o.append(f'<text x="{L["x"]}" y="{H - 12}" fill="#777" font-size="11">{escape(foot)}</text>')
     o.append("</svg>")
+    if os.path.dirname(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(o) + "\n")
 
