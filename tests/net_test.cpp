@@ -257,7 +257,7 @@ TEST_CASE("accept survives running out of file descriptors and the server keeps 
   CHECK(r.err.find("out of file descriptors") == r.err.rfind("out of file descriptors"));
 }
 
-TEST_CASE("plain threads use the same calls, blocking their thread; IPv6 loopback works") {
+TEST_CASE("plain threads use the same calls, blocking their thread, and IPv6 loopback works") {
   test::watchdog wd(60s, "threads and IPv6");
   jiffy::runtime rt({.workers = 2});
   echo_server server;

@@ -126,7 +126,7 @@ TEST_CASE_TEMPLATE_DEFINE("try_lock fails while held, succeeds when free, and le
 }
 TEST_CASE_TEMPLATE_APPLY(try_lock_all, all_locks);
 
-TEST_CASE_TEMPLATE_DEFINE("an integrated lock holds preemption off; its holder_preemptible twin does not", Lock,
+TEST_CASE_TEMPLATE_DEFINE("an integrated lock holds preemption off and its holder_preemptible twin does not", Lock,
                           count_integrated) {
   Lock lock;
   lock.lock();
@@ -250,7 +250,7 @@ TEST_CASE("seqlock readers never see a torn value and never block the writer") {
   CHECK(value.load().d == writes);
 }
 
-TEST_CASE("a fiber holding an integrated spinlock is never preempted; a holder_preemptible one is") {
+TEST_CASE("a fiber holding an integrated spinlock is never preempted, and a holder_preemptible one is") {
   test::watchdog wd(120s, "no lock-holder preemption");
   auto run = [](auto& lock) {
     jiffy::runtime rt({.workers = 1, .preempt = jiffy::preempt_mode::full, .quantum = std::chrono::microseconds(50)});
