@@ -311,7 +311,8 @@ def svg_plot(path, meta, wrk, mix):
             xc = x0 + bw * 0.35
             o.append(f'<line x1="{xc:.1f}" y1="{R["y"] + R["h"] * (1 - hi / top):.1f}" x2="{xc:.1f}" '
                      f'y2="{R["y"] + R["h"] * (1 - lo / top):.1f}" stroke="#000"/>')
-            o.append(f'<text x="{xc:.1f}" y="{y - 6:.1f}" text-anchor="middle">{m / 1000:.1f}k</text>')
+            ytext = min(y, R["y"] + R["h"] * (1 - hi / top)) - 6  # above the whisker
+            o.append(f'<text x="{xc:.1f}" y="{ytext:.1f}" text-anchor="middle">{m / 1000:.1f}k</text>')
             p99 = med([r["p99_us"] for r in wrk[c]])
             name = PLAIN.get(c, c).replace("jiffy ", "jiffy\u00a0")
             o.append(f'<text x="{xc:.1f}" y="{R["y"] + R["h"] + 16}" text-anchor="middle">{escape(name)}</text>')
