@@ -8,6 +8,7 @@
 #include <jiffy/jiffy.hpp>
 #include <jiffy/net.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <fcntl.h>
 #include <string>
@@ -298,4 +299,56 @@ TEST_CASE("fibers waiting for readiness cost no CPU") {
   for (int w : writers) CHECK(::write(w, "x", 1) == 1);
   for (auto& r : readers) r.join();
   for (int w : writers) ::close(w);
+}
+
+// The monitor preempts a computing fiber because work waits; work readied
+// by the network waits in the global queue. It must all run before the
+// preempted fiber resumes, not one fiber per preemption (each preemption
+// gives the computing fiber a fresh quantum: eight readers would otherwise
+// take eight quanta, with the computing fiber progressing in between).
+TEST_CASE("fibers the network readies while the only worker computes all run before the preempted fiber resumes") {
+  for (auto mode : {jiffy::preempt_mode::full, jiffy::preempt_mode::voluntary}) {
+    CAPTURE(static_cast<int>(mode));
+    test::watchdog wd(120s, "network work beside a computing fiber");
+    jiffy::runtime rt({.workers = 1, .preempt = mode, .quantum = 1ms});
+    constexpr int readers_n = 8;
+    std::vector<std::unique_ptr<jiffy::file>> files;
+    std::vector<int> writers;
+    std::atomic<long> progress{0};
+    std::atomic<int> parked{0};
+    long seen[readers_n];
+    std::vector<jiffy::fiber> readers;
+    for (int i = 0; i < readers_n; ++i) {
+      int fds[2];
+      REQUIRE(::pipe(fds) == 0);
+      files.push_back(std::make_unique<jiffy::file>(fds[0]));
+      writers.push_back(fds[1]);
+      jiffy::file* f = files.back().get();
+      readers.push_back(rt.spawn([&, i, f] {
+        ++parked;
+        char c;
+        CHECK(f->read(&c, 1).ok());
+        seen[i] = progress.load(std::memory_order_relaxed);
+      }));
+    }
+    REQUIRE(test::wait_until([&] { return parked.load() == readers_n; }));
+    std::this_thread::sleep_for(20ms);  // the readers are parked in the poller
+    std::atomic<bool> stop{false};
+    auto computing = rt.spawn([&, mode] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        progress.fetch_add(1, std::memory_order_relaxed);
+        if (mode == jiffy::preempt_mode::voluntary) jiffy::cond_resched();
+      }
+    });
+    REQUIRE(test::wait_until([&] { return progress.load() > 1000; }));
+    for (int w : writers) CHECK(::write(w, "x", 1) == 1);
+    for (auto& r : readers) r.join();
+    stop = true;
+    computing.join();
+    for (int w : writers) ::close(w);
+    std::sort(seen, seen + readers_n);
+    int distinct = static_cast<int>(std::unique(seen, seen + readers_n) - seen);
+    MESSAGE("the computing fiber's progress took " << distinct << " distinct values while the readers ran");
+    CHECK(distinct <= 2);  // 1, or 2 if the monitor's poll fell between the writes
+  }
 }

@@ -173,6 +173,7 @@ inline void preempt_signal_handler(int sig, siginfo_t* info, void* ucv) noexcept
   sigemptyset(&set);
   sigaddset(&set, sig);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  w->global_first = preempted_global_picks;
   if (fiber_control* next = pick_next(w)) {
     worker_counters::bump(w->counters.preemptions);
     self->async_preempted = true;  // back of this worker's private queue: resume here
@@ -350,7 +351,12 @@ inline void monitor_main(runtime_core* rt) noexcept {
       m.signalled_at = now;
       send_preempt_signal(rt, w, slice >> 1);
     }
-    netpoll_if_stale(rt, 10000000);  // every worker busy for 10 ms: look at the network for them
+    // Every worker busy: look at the network for them. Under `voluntary` and
+    // `full`, within half a quantum: a request that arrives while the workers
+    // compute is waiting work only once polled, and until then nothing is
+    // preempted for it (10 ms here made its latency Go's, whose sysmon polls
+    // as rarely). Under `none` nothing would be preempted anyway.
+    netpoll_if_stale(rt, preempting && quantum / 2 < 10000000 ? quantum / 2 : 10000000);
     if (stranded && rt->sleepers.load(std::memory_order_relaxed) > 0 &&
         rt->spinning.load(std::memory_order_relaxed) == 0)
       wake_one_idle(rt);

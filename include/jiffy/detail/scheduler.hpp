@@ -170,6 +170,9 @@ struct worker {
   run_ring<fiber_control> ring;
   std::atomic<fiber_control*> runnext{nullptr};  // owner sets; owner or a patient thief takes
   unsigned runnext_streak = 0;
+  // Picks left that look at the global queue first: set when a slice ends by
+  // preemption (see pick_next).
+  unsigned global_first = 0;
   intrusive_fifo<fiber_control> home_queue;  // only this worker touches it
   std::atomic<std::uint32_t> home_size{0};   // its length, for the monitor
   raw_spinlock inbox_lock;
@@ -446,6 +449,18 @@ inline fiber_control* take_runnext(worker* w) noexcept {
 inline fiber_control* pick_next(worker* w, bool may_poll = true) noexcept {
   runtime_core* rt = w->rt;
   if (w->timers.earliest() != no_deadline) run_timers(w, now_ns());
+  // After a preemption, the global queue before the worker's own: the
+  // monitor preempts a worker because work waits, and work the netpoller
+  // readies waits in the global queue. Served last, it would get one turn
+  // per preemption before the preempted fiber resumed with a fresh quantum.
+  // Bounded, so that a flood of new work cannot starve the preempted fiber.
+  if (w->global_first > 0) {
+    if (fiber_control* f = global_pop(rt)) {
+      --w->global_first;
+      return f;
+    }
+    w->global_first = 0;
+  }
   if (++w->pick_tick % 61 == 0) {
     if (may_poll) netpoll_if_stale(rt, 1000000);  // every worker busy: someone must still look at the network
     if (fiber_control* f = global_pop(rt)) return f;
@@ -619,6 +634,10 @@ inline void yield_fiber() noexcept {
   runtime_exit(this_cpu());
 }
 
+// How many global-queue fibers a worker runs, at most, before its own
+// queues after a preemption (the same bound as a runnext streak).
+inline constexpr unsigned preempted_global_picks = 16;
+
 // Where preempt_enable()/cond_resched() land when need_resched() is set.
 inline void preempt_schedule_impl() noexcept {
   cpu_local* cpu = this_cpu();
@@ -626,6 +645,7 @@ inline void preempt_schedule_impl() noexcept {
   cpu->need_resched.store(0, std::memory_order_relaxed);
   runtime_enter(cpu);
   worker* w = cpu->w;
+  w->global_first = preempted_global_picks;
   if (fiber_control* next = pick_next(w)) {
     worker_counters::bump(w->counters.voluntary);
     switch_to(next, post_action{post_action::requeue});
