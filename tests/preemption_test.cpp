@@ -147,7 +147,11 @@ TEST_CASE("a preempt-disabled region is never cut, and the deferred preemption l
   test::watchdog wd(120s, "deferred preemption");
   for (preempt_mode mode : {preempt_mode::voluntary, preempt_mode::full}) {
     CAPTURE(static_cast<int>(mode));
-    jiffy::runtime rt({.workers = 1, .preempt = mode, .quantum = std::chrono::microseconds(100)});
+    // The other fiber must reach its next increment within one quantum of
+    // CPU time after the enable; under emulation (qemu translating the code
+    // it resumes into) that can take longer than 100 us.
+    const auto quantum = test::slow_environment() ? std::chrono::microseconds(1000) : std::chrono::microseconds(100);
+    jiffy::runtime rt({.workers = 1, .preempt = mode, .quantum = quantum});
     std::atomic<long> other{0};
     std::atomic<bool> stop{false};
     struct outcome {
@@ -163,7 +167,7 @@ TEST_CASE("a preempt-disabled region is never cut, and the deferred preemption l
       outcome o;
       jiffy::preempt_disable();
       long at_start = other.load();
-      auto until = std::chrono::steady_clock::now() + 30ms;  // 300 quanta
+      auto until = std::chrono::steady_clock::now() + quantum * 300;
       while (std::chrono::steady_clock::now() < until) {
         if (other.load(std::memory_order_relaxed) != at_start) o.cut = true;
         if (jiffy::need_resched()) o.flagged = true;

@@ -325,29 +325,37 @@ inline void monitor_main(runtime_core* rt) noexcept {
         m.since = now;
         m.signalled_at = 0;
         m.stuck_cpu = -1;
-        if (full) m.slice_cpu = m.cpu_at_look = thread_cpu_ns(w->cpu_clock), m.look = now;
+        if (preempting) m.slice_cpu = m.cpu_at_look = thread_cpu_ns(w->cpu_clock), m.look = now;
         continue;
       }
       if (full) report_if_stuck(w, now);
       if (!preempting || now - m.since < quantum || !work_waiting_for(w, rt, now)) continue;
-      w->cpu->need_resched.store(1, std::memory_order_relaxed);
+      // A quantum is CPU time, as the kernel's scheduler counts it: a slice
+      // whose worker the OS descheduled, or that slept in a system call, has
+      // not used it up. (Counted in wall time, a fiber resumed on a worker
+      // the OS then kept off the CPU could lose its slice at its first
+      // preemption point without having run.) /2: the slice's start is seen
+      // up to a tick late.
+      std::int64_t cpu = thread_cpu_ns(w->cpu_clock);
+      if (cpu - m.slice_cpu < quantum / 2) continue;
+      // release: a worker that sees the flag sees which slice it is for.
+      w->resched_slice.store(slice, std::memory_order_relaxed);
+      w->cpu->need_resched.store(1, std::memory_order_release);
       // The slice may have ended meanwhile (its switch clears the flag): do
       // not shorten the next fiber's slice with a flag meant for this one.
+      // (Until this store, that fiber may glimpse the flag: its preemption
+      // point checks resched_slice and ignores it.)
       if (w->slice.load(std::memory_order_relaxed) != slice) {
         w->cpu->need_resched.store(0, std::memory_order_relaxed);
         continue;
       }
       if (!full || now - m.signalled_at < tick) continue;
-      // Signal only a thread that has spent its quantum computing (CPU time,
-      // as the kernel's scheduler counts it: time asleep in a system call
-      // does not use up a quantum) and is computing now. A thread blocked in
-      // the kernel would only have its system call disturbed.
-      std::int64_t cpu = thread_cpu_ns(w->cpu_clock);
-      bool spent = cpu - m.slice_cpu >= quantum / 2;  // /2: the slice's start is seen up to a tick late
+      // Signal only a thread that is computing now: one blocked in the
+      // kernel would only have its system call disturbed.
       bool using_cpu = cpu - m.cpu_at_look >= (now - m.look) / 8;
       m.cpu_at_look = cpu;
       m.look = now;
-      if (!spent || !using_cpu || !thread_is_running(w->stat_fd)) continue;
+      if (!using_cpu || !thread_is_running(w->stat_fd)) continue;
       m.signalled_at = now;
       send_preempt_signal(rt, w, slice >> 1);
     }

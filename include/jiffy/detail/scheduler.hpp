@@ -162,6 +162,11 @@ struct worker {
   // worker, read by the monitor (relaxed: a stale read only delays a decision
   // by one tick).
   std::atomic<std::uint64_t> slice{0};
+  // The slice the monitor's latest need_resched was meant for. The monitor
+  // cannot set the flag and check the slice in one step, so a fiber that
+  // has just started may glimpse a flag meant for the slice before it; the
+  // preemption point checks this before switching (preempt_schedule_impl).
+  std::atomic<std::uint64_t> resched_slice{0};
   monitor_view monitor;
   // Fibers preempted by signal and not yet resumed (they can resume only
   // here). Written by this worker's thread, read by the monitor.
@@ -642,9 +647,20 @@ inline constexpr unsigned preempted_global_picks = 16;
 inline void preempt_schedule_impl() noexcept {
   cpu_local* cpu = this_cpu();
   if (!cpu->current || cpu->preempt_count != 0) return;
-  cpu->need_resched.store(0, std::memory_order_relaxed);
-  runtime_enter(cpu);
   worker* w = cpu->w;
+  // Pairs with the monitor's release store of need_resched, which our caller
+  // read: resched_slice is then at least as new as that flag.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  bool meant_for_this_slice =
+      w->resched_slice.load(std::memory_order_relaxed) == w->slice.load(std::memory_order_relaxed);
+  cpu->need_resched.store(0, std::memory_order_relaxed);
+  // A flag meant for the previous fiber, seen before the monitor took it
+  // back: switching now would cut a slice that has barely begun (a fiber
+  // resumed from an asynchronous preemption right before a cond_resched()
+  // would hand the worker straight back without running). If the monitor
+  // meant this slice after all, it sets the flag again at its next look.
+  if (!meant_for_this_slice) return;
+  runtime_enter(cpu);
   w->global_first = preempted_global_picks;
   if (fiber_control* next = pick_next(w)) {
     worker_counters::bump(w->counters.voluntary);
