@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <string>
 #include <sys/resource.h>
 #include <thread>
@@ -351,4 +352,50 @@ TEST_CASE("fibers the network readies while the only worker computes all run bef
     MESSAGE("the computing fiber's progress took " << distinct << " distinct values while the readers ran");
     CHECK(distinct <= 2);  // 1, or 2 if the monitor's poll fell between the writes
   }
+}
+
+// Workers that go idle while the monitor (or a busy worker) holds the poller
+// for a non-blocking look find it taken and sleep on their futexes; whoever
+// held it must hand it over when done, or with every worker idle nobody
+// waits for readiness again and a fiber waiting for it parks forever (seen
+// as a hung http_server under load). The test takes the look's place, so the
+// interleaving is certain rather than a race to win.
+TEST_CASE("workers that went idle while the poller was taken for a look are not left without a poller") {
+  test::watchdog wd(120s, "poller hand-over");
+  jiffy::runtime rt({.workers = 2, .preempt = jiffy::preempt_mode::full, .quantum = 1ms});
+  auto* core = rt.block_on([] { return jiffy::detail::current_runtime_core(); });
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  jiffy::file in(fds[0]);
+  std::atomic<bool> parked{false}, got{false};
+  auto reader = rt.spawn([&] {
+    char c;
+    parked = true;
+    got = in.read(&c, 1).ok();
+  });
+  REQUIRE(test::wait_until([&] { return parked.load(); }));
+  std::atomic<bool> release{false};
+  auto busy = [&] {
+    while (!release.load(std::memory_order_relaxed)) {
+    }
+  };
+  auto a = rt.spawn(busy), b = rt.spawn(busy);  // both workers leave the poller
+  REQUIRE(test::wait_until([&] { return core->sleepers.load() == 0; }));
+  REQUIRE(test::wait_until([&] { return jiffy::detail::netpoll_claim_for_look(core); }));
+  release = true;  // the workers go idle while the look holds the poller
+  a.join();
+  b.join();
+  REQUIRE(test::wait_until([&] { return core->sleepers.load() == 2; }));
+  jiffy::detail::netpoll_poll(core, 0);
+  jiffy::detail::netpoll_release_after_look(core);
+  // The monitor looks at the network too until it sees every worker idle
+  // and sleeps itself; only then is the poller the only way to be woken.
+  REQUIRE(test::wait_until([&] { return core->monitor_idle.load(); }));
+  std::this_thread::sleep_for(20ms);
+  REQUIRE(::write(fds[1], "x", 1) == 1);
+  bool woke = test::wait_until([&] { return got.load(); }, 5000ms);
+  CHECK(woke);
+  if (!woke) in.close();  // wakes the reader directly, not through the poller
+  reader.join();
+  ::close(fds[1]);
 }

@@ -211,15 +211,32 @@ inline int netpoll_poll(runtime_core* rt, std::int64_t deadline) noexcept {
   return n;
 }
 
+// A non-blocking look at the network, by whoever is not idle (the monitor, a
+// busy worker): claim the poller, poll, release it. seq_cst, with the idle
+// worker's sleepers increment and its own claim in netpoll_block: if its
+// claim saw ours, our release sees it among the sleepers.
+inline bool netpoll_claim_for_look(runtime_core* rt) noexcept {
+  bool expected = false;
+  return rt->poll_busy.compare_exchange_strong(expected, true, std::memory_order_seq_cst);
+}
+
+// A worker that went idle while we held the poller found it taken and sleeps
+// on its futex: with nobody left in the poller, readiness would go unseen
+// until some worker woke for another reason (with every worker idle and the
+// monitor asleep: never). So wake one to take the poller over.
+inline void netpoll_release_after_look(runtime_core* rt) noexcept {
+  rt->poll_busy.store(false, std::memory_order_seq_cst);
+  if (rt->sleepers.load(std::memory_order_seq_cst) > 0) wake_one_idle(rt);
+}
+
 // Polls without waiting if nobody else is polling and nobody has for
 // `stale_ns`. From busy workers and the monitor.
 inline void netpoll_if_stale(runtime_core* rt, std::int64_t stale_ns) noexcept {
   if (rt->epfd < 0) return;
   if (now_ns() - rt->last_poll.load(std::memory_order_relaxed) < stale_ns) return;
-  bool expected = false;
-  if (!rt->poll_busy.compare_exchange_strong(expected, true, std::memory_order_acquire)) return;
+  if (!netpoll_claim_for_look(rt)) return;
   netpoll_poll(rt, 0);
-  rt->poll_busy.store(false, std::memory_order_release);
+  netpoll_release_after_look(rt);
 }
 
 // The idle worker's sleep, in the poller. Returns false if another worker is
@@ -227,7 +244,7 @@ inline void netpoll_if_stale(runtime_core* rt, std::int64_t stale_ns) noexcept {
 inline bool netpoll_block(worker* w, std::int64_t deadline) noexcept {
   runtime_core* rt = w->rt;
   bool expected = false;
-  if (!rt->poll_busy.compare_exchange_strong(expected, true, std::memory_order_acquire)) return false;
+  if (!rt->poll_busy.compare_exchange_strong(expected, true, std::memory_order_seq_cst)) return false;
   // seq_cst, with wake_worker_locked's store of sleep_word and load of
   // `polling`: either we see the wake here, or it sees us polling and writes
   // the eventfd.
