@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstring>
 #include <fcntl.h>
-#include <poll.h>
 #include <string>
 #include <sys/resource.h>
 #include <thread>
