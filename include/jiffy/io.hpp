@@ -55,17 +55,21 @@ deadline after(std::chrono::duration<Rep, Period> d) noexcept {
 // jiffy's own I/O conditions, beside the system's errno values.
 enum class io_errc { end_of_stream = 1 };
 
-inline const std::error_category& io_category() noexcept {
-  struct category : std::error_category {
-    const char* name() const noexcept override { return "jiffy.io"; }
-    std::string message(int c) const override {
-      return c == static_cast<int>(io_errc::end_of_stream) ? "end of stream before the requested bytes arrived"
-                                                           : "unknown jiffy I/O condition";
-    }
-  };
-  static const category c;
-  return c;
-}
+namespace detail {
+struct io_error_category final : std::error_category {
+  const char* name() const noexcept override { return "jiffy.io"; }
+  std::string message(int c) const override {
+    return c == static_cast<int>(io_errc::end_of_stream) ? "end of stream before the requested bytes arrived"
+                                                         : "unknown jiffy I/O condition";
+  }
+};
+// At namespace scope, constructed before main: a function-local static would
+// be initialised under a guard (a lock jiffy cannot see) by the first fiber
+// to need it, in preemptible code.
+inline const io_error_category io_error_category_instance{};
+}  // namespace detail
+
+inline const std::error_category& io_category() noexcept { return detail::io_error_category_instance; }
 inline std::error_code make_error_code(io_errc e) noexcept { return {static_cast<int>(e), io_category()}; }
 
 class file {

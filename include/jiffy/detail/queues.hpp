@@ -26,6 +26,7 @@ class intrusive_fifo {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
   std::size_t size() const noexcept { return size_; }
+  T* front() const noexcept { return head_; }
   void push_back(T* x) noexcept {
     x->next = nullptr;
     if (tail_)

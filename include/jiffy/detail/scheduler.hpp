@@ -109,6 +109,9 @@ struct fiber_control {
   unsigned saved_migrate = 0;  // migrate_disable nesting while switched out
   bool pinned = false;
   bool async_preempted = false;  // switched out by the preemption signal: must resume on `home`
+  // In the global queue because a full ring spilled it, not because it was
+  // spawned or woken there: not served first after a preemption (pick_next).
+  bool spilled = false;
   fiber_control* next = nullptr;  // run-queue link
   sanitizer_context san;
   std::atomic<int> refs{2};  // one for the handle, one for running
@@ -176,8 +179,11 @@ struct worker {
   std::atomic<fiber_control*> runnext{nullptr};  // owner sets; owner or a patient thief takes
   unsigned runnext_streak = 0;
   // Picks left that look at the global queue first: set when a slice ends by
-  // preemption (see pick_next).
+  // preemption (see pick_next), but not refilled by preempting a fiber that
+  // such a pick chose (took_global_first), or the queue could be served
+  // first forever.
   unsigned global_first = 0;
+  bool took_global_first = false;
   intrusive_fifo<fiber_control> home_queue;  // only this worker touches it
   std::atomic<std::uint32_t> home_size{0};   // its length, for the monitor
   raw_spinlock inbox_lock;
@@ -311,6 +317,7 @@ inline void wake_worker(runtime_core* rt, worker* w) noexcept {
 // Queues.
 
 inline void global_push(runtime_core* rt, fiber_control* f) noexcept {
+  f->spilled = false;
   rt->global_lock.lock();
   rt->global.push_back(f);
   rt->global_size.store(rt->global.size(), std::memory_order_relaxed);
@@ -326,12 +333,31 @@ inline fiber_control* global_pop(runtime_core* rt) noexcept {
   return f;
 }
 
+// The global queue's first fiber if it was spawned or woken there (not
+// spilled from a ring): new work, which goes first after a preemption.
+inline fiber_control* global_pop_new_work(runtime_core* rt) noexcept {
+  if (rt->global_size.load(std::memory_order_relaxed) == 0) return nullptr;
+  rt->global_lock.lock();
+  fiber_control* f = rt->global.front();
+  if (f && !f->spilled)
+    rt->global.pop_front();
+  else
+    f = nullptr;
+  rt->global_size.store(rt->global.size(), std::memory_order_relaxed);
+  rt->global_lock.unlock();
+  return f;
+}
+
 // Owner: push to the ring, spilling half of it to the global queue if full.
 inline void ring_push(worker* w, fiber_control* f) noexcept {
   if (w->ring.push(f)) return;
   runtime_core* rt = w->rt;
   intrusive_fifo<fiber_control> spill;
-  w->ring.take_half([&](fiber_control* x) { spill.push_back(x); });
+  w->ring.take_half([&](fiber_control* x) {
+    x->spilled = true;
+    spill.push_back(x);
+  });
+  f->spilled = true;
   spill.push_back(f);
   rt->global_lock.lock();
   rt->global.splice_back(spill);
@@ -448,24 +474,37 @@ inline fiber_control* take_runnext(worker* w) noexcept {
   return w->runnext.exchange(nullptr, std::memory_order_acq_rel);
 }
 
+inline fiber_control* pick_in_usual_order(worker* w, runtime_core* rt, bool may_poll) noexcept;
+
 // `may_poll` is false on the park path: a parking fiber holds the lock of
 // what it waits on until after the switch, and a poll could need that very
 // lock (a descriptor's).
 inline fiber_control* pick_next(worker* w, bool may_poll = true) noexcept {
   runtime_core* rt = w->rt;
   if (w->timers.earliest() != no_deadline) run_timers(w, now_ns());
-  // After a preemption, the global queue before the worker's own: the
-  // monitor preempts a worker because work waits, and work the netpoller
-  // readies waits in the global queue. Served last, it would get one turn
-  // per preemption before the preempted fiber resumed with a fresh quantum.
-  // Bounded, so that a flood of new work cannot starve the preempted fiber.
+  // After a preemption, new work in the global queue before the worker's
+  // own queues: the monitor preempts a worker because work waits, and work
+  // the netpoller readies waits in the global queue. Served last, it would
+  // get one turn per preemption before the preempted fiber resumed with a
+  // fresh quantum. Only new work (spawned or woken), not fibers a full ring
+  // spilled there, which are this worker's own backlog: served first, they
+  // would starve its pinned and preempted fibers, which can run nowhere
+  // else. And bounded: after preempted_global_picks such picks in a row the
+  // worker's own queues get a turn whatever the global queue holds.
   if (w->global_first > 0) {
-    if (fiber_control* f = global_pop(rt)) {
+    if (fiber_control* f = global_pop_new_work(rt)) {
       --w->global_first;
+      w->took_global_first = true;
       return f;
     }
     w->global_first = 0;
   }
+  fiber_control* f = pick_in_usual_order(w, rt, may_poll);
+  if (f) w->took_global_first = false;
+  return f;
+}
+
+inline fiber_control* pick_in_usual_order(worker* w, runtime_core* rt, bool may_poll) noexcept {
   if (++w->pick_tick % 61 == 0) {
     if (may_poll) netpoll_if_stale(rt, 1000000);  // every worker busy: someone must still look at the network
     if (fiber_control* f = global_pop(rt)) return f;
@@ -661,7 +700,7 @@ inline void preempt_schedule_impl() noexcept {
   // meant this slice after all, it sets the flag again at its next look.
   if (!meant_for_this_slice) return;
   runtime_enter(cpu);
-  w->global_first = preempted_global_picks;
+  if (!w->took_global_first) w->global_first = preempted_global_picks;
   if (fiber_control* next = pick_next(w)) {
     worker_counters::bump(w->counters.voluntary);
     switch_to(next, post_action{post_action::requeue});
