@@ -559,7 +559,7 @@ TEST_CASE("async-safe points: the executable is preemptible, shared objects and 
 }
 
 namespace {
-std::atomic<long> test_sink{0};  // keeps the flood's arithmetic from being optimised away
+std::atomic<unsigned long> test_sink{0};  // keeps the flood's arithmetic from being optimised away
 }
 
 // After a preemption a worker serves the global queue first, but only for a
@@ -583,7 +583,7 @@ TEST_CASE("a pinned fiber keeps running beside a flood of fibers that overflows 
     }));
     for (int i = 0; i < 400; ++i)
       fs.push_back(rt.spawn([&] {
-        long x = 0;
+        unsigned long x = 0;  // unsigned: it wraps
         while (!stop.load(std::memory_order_relaxed)) {
           x = x * 3 + 1;
           test_sink.store(x, std::memory_order_relaxed);
