@@ -486,6 +486,12 @@ TEST_CASE("no signal when fibers switch faster than the quantum or a fiber is al
     auto a = jiffy::spawn([] {
       auto until = std::chrono::steady_clock::now() + 200ms;
       while (std::chrono::steady_clock::now() < until) jiffy::this_fiber::yield();
+      // A yield with nothing else to run continues the slice: by now it is
+      // 200 ms old, and the joiner this fiber wakes as it exits would be work
+      // waiting behind it (rightly signalled, were the monitor to look in
+      // that moment, which under emulation lasts long enough). End on a
+      // fresh slice instead.
+      jiffy::this_fiber::sleep_for(1ms);
     });
     a.join();
   });
