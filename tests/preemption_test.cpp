@@ -362,28 +362,55 @@ TEST_CASE("a worker blocked in the kernel is not signalled and its poll/nanoslee
   jiffy::runtime rt({.workers = 1, .preempt = preempt_mode::full, .quantum = 1ms});
   struct results {
     int poll_rc = -2, poll_errno = 0, sleep_rc = -2, sleep_errno = 0;
-    std::uint64_t signals_during = 99;
+    std::uint64_t signals_in_poll = 99, signals_in_sleep = 99;
   };
   results r = rt.block_on([&] {
     results o;
-    // Something runnable waits for this worker the whole time, so only the
-    // "blocked in the kernel" rule keeps the signal away.
-    auto waiting = jiffy::spawn([] {});
-    errno = 0;
-    o.poll_rc = ::poll(nullptr, 0, 300);
-    o.poll_errno = errno;
-    timespec ts{0, 300 * 1000 * 1000};
-    errno = 0;
-    o.sleep_rc = ::nanosleep(&ts, nullptr);
-    o.sleep_errno = errno;
+    // Something runnable waits for this worker the whole time.
+    std::atomic<bool> done{false};
+    auto waiting = jiffy::spawn([&] {
+      while (!done.load(std::memory_order_relaxed)) jiffy::this_fiber::yield();
+    });
+    // Make this slice one the monitor wants to preempt — past its quantum in
+    // CPU time, with work waiting — so that only the "blocked in the kernel"
+    // rule can keep the next signal away. The slice overruns with preemption
+    // disabled (the signal is deferred, not acted on) and stops right after
+    // a signal: the monitor sends at most one per tick, so the next look comes
+    // a tick later and finds the thread already blocked.
+    auto overrun_until_signalled = [&] {
+      jiffy::preempt_disable();
+      std::uint64_t seen = rt.stats().signals_sent;
+      while (rt.stats().signals_sent == seen) {
+      }
+      jiffy::preempt_enable_no_resched();
+    };
+    auto block = [&](std::chrono::milliseconds each) {
+      overrun_until_signalled();
+      std::uint64_t before = rt.stats().signals_sent;
+      errno = 0;
+      o.poll_rc = ::poll(nullptr, 0, static_cast<int>(each.count()));
+      o.poll_errno = errno;
+      o.signals_in_poll = rt.stats().signals_sent - before;
+      overrun_until_signalled();
+      timespec ts{0, static_cast<long>(std::chrono::nanoseconds(each).count())};
+      before = rt.stats().signals_sent;
+      errno = 0;
+      o.sleep_rc = ::nanosleep(&ts, nullptr);
+      o.sleep_errno = errno;
+      o.signals_in_sleep = rt.stats().signals_sent - before;
+    };
+    block(2ms);  // the same path once first: under qemu, code runs slowly the first time
+    block(300ms);
+    done = true;
     waiting.join();
     return o;
   });
   CHECK(r.poll_rc == 0);
   CHECK(r.poll_errno != EINTR);
+  CHECK(r.signals_in_poll == 0);
   CHECK(r.sleep_rc == 0);
   CHECK(r.sleep_errno != EINTR);
-  CHECK(rt.stats().signals_sent == 0);
+  CHECK(r.signals_in_sleep == 0);
 }
 
 TEST_CASE("a signal landing in a restartable system call does not surface as EINTR") {
