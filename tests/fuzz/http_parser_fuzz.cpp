@@ -50,6 +50,34 @@ bool inside(std::string_view v, std::string_view buf) {
   return v.empty() || (v.data() >= buf.data() && v.data() + v.size() <= buf.data() + buf.size());
 }
 
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool equals_lowercase(std::string_view a, std::string_view lower_b) {
+  if (a.size() != lower_b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower_b[i]) return false;
+  return true;
+}
+
+// The Connection option tokens of every Connection field (RFC 9110 5.3: a
+// field sent several times is one comma-separated list), read here without
+// the parser's helpers so that a shared mistake cannot hide.
+void connection_tokens(const http::request& r, bool& close, bool& keep) {
+  for (std::size_t i = 0; i < r.header_count; ++i) {
+    if (!equals_lowercase(r.headers[i].name, "connection")) continue;
+    std::string_view rest = r.headers[i].value;
+    while (!rest.empty()) {
+      std::size_t comma = rest.find(',');
+      std::string_view token = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+      close = close || equals_lowercase(token, "close");
+      keep = keep || equals_lowercase(token, "keep-alive");
+    }
+  }
+}
+
 bool same_result(http::parse_result a, http::parse_result b) { return a.status == b.status && a.consumed == b.consumed; }
 
 bool same_request(const http::request& a, const http::request& b) {
@@ -91,7 +119,10 @@ void check_complete_request(const http::request& r, std::string_view input, std:
     expect(h.value.empty() || (!http::detail::is_ows(h.value.front()) && !http::detail::is_ows(h.value.back())),
            "values are trimmed");
   }
-  if (r.version_minor == 0 && r.header_value("connection").empty()) expect(!r.keep_alive, "HTTP/1.0 closes by default");
+  bool close = false, keep = false;
+  connection_tokens(r, close, keep);
+  expect(r.keep_alive == (!close && (r.version_minor == 1 || keep)),
+         "keep-alive follows every Connection field's tokens (1.1 keeps, 1.0 closes by default)");
 }
 
 std::string serialise(const http::request& r) {
