@@ -277,6 +277,18 @@ TEST_CASE("plain threads use the same calls, blocking their thread, and IPv6 loo
   CHECK(jiffy::ip_endpoint::parse("not an address", 1).error == std::errc::invalid_argument);
 }
 
+TEST_CASE("ip_endpoint::parse takes every textual form up to the longest and rejects longer or NUL-carrying text") {
+  auto longest = jiffy::ip_endpoint::parse("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", 80);  // 45 characters
+  REQUIRE(longest.ok());
+  CHECK(longest.value.family() == AF_INET6);
+  CHECK(longest.value.port() == 80);
+  CHECK(jiffy::ip_endpoint::parse("0.0.0.0", 7).value.to_string() == "0.0.0.0:7");
+  CHECK(jiffy::ip_endpoint::parse("127.0.0.1 ", 1).error == std::errc::invalid_argument);
+  CHECK(jiffy::ip_endpoint::parse(std::string(200, '1'), 1).error == std::errc::invalid_argument);
+  CHECK(jiffy::ip_endpoint::parse(std::string_view("127.0.0.1\0junk", 14), 1).error == std::errc::invalid_argument);
+  CHECK(jiffy::ip_endpoint::parse("", 1).error == std::errc::invalid_argument);
+}
+
 TEST_CASE("fibers waiting for readiness cost no CPU") {
   jiffy::runtime rt({.workers = 2});
   std::vector<int> writers;

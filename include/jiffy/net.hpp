@@ -36,16 +36,23 @@ class ip_endpoint {
   // "127.0.0.1", "::1", "0.0.0.0", "::"; port in host order.
   static io_result<ip_endpoint> parse(std::string_view address, std::uint16_t port) noexcept {
     ip_endpoint e;
-    std::string a(address);
+    // inet_pton wants a C string; a stack copy keeps parse() allocation-free
+    // (it is noexcept). Anything longer than the longest textual IPv6 address
+    // is not an address.
+    char a[INET6_ADDRSTRLEN];
+    if (address.size() >= sizeof a || address.find('\0') != std::string_view::npos)
+      return {{}, std::make_error_code(std::errc::invalid_argument)};
+    address.copy(a, address.size());
+    a[address.size()] = '\0';
     auto* v4 = reinterpret_cast<sockaddr_in*>(&e.storage_);
     auto* v6 = reinterpret_cast<sockaddr_in6*>(&e.storage_);
-    if (::inet_pton(AF_INET, a.c_str(), &v4->sin_addr) == 1) {
+    if (::inet_pton(AF_INET, a, &v4->sin_addr) == 1) {
       v4->sin_family = AF_INET;
       v4->sin_port = htons(port);
       e.length_ = sizeof(sockaddr_in);
       return {e, {}};
     }
-    if (::inet_pton(AF_INET6, a.c_str(), &v6->sin6_addr) == 1) {
+    if (::inet_pton(AF_INET6, a, &v6->sin6_addr) == 1) {
       v6->sin6_family = AF_INET6;
       v6->sin6_port = htons(port);
       e.length_ = sizeof(sockaddr_in6);
