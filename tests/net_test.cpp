@@ -24,6 +24,7 @@ namespace {
 struct echo_server {
   jiffy::tcp_listener listener;
   jiffy::fiber acceptor;
+  jiffy::wait_group connections;  // connection fibers not yet ended: they touch *this
   std::atomic<int> served{0};
 
   std::uint16_t start(jiffy::runtime& rt, const jiffy::ip_endpoint& at = jiffy::ip_endpoint::loopback()) {
@@ -35,6 +36,7 @@ struct echo_server {
       for (;;) {
         auto c = listener.accept();
         if (!c) return;  // closed: the test is over
+        connections.add();
         jiffy::spawn([this, s = std::move(c.value)]() mutable {
           char buf[4096];
           for (;;) {
@@ -43,14 +45,18 @@ struct echo_server {
             if (!s.write_all(buf, r.value)) break;
           }
           ++served;
+          connections.done();
         }).detach();
       }
     });
     return port;
   }
+  // Call after every client has closed: each connection fiber then reads
+  // end-of-file and ends, and none outlives the server it counts into.
   void stop() {
     listener.close();  // wakes the acceptor with operation_canceled
     acceptor.join();
+    connections.wait();
   }
 };
 
