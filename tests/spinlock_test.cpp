@@ -193,6 +193,22 @@ TEST_CASE_TEMPLATE_APPLY(fifo, std::tuple<jiffy::ticket_spinlock, jiffy::mcs_spi
 TEST_CASE("rw_spinlock: readers share, writers exclude everyone, and a stream of readers cannot starve a writer") {
   test::watchdog wd(120s, "rw_spinlock");
   jiffy::rw_spinlock rw;
+  // Sharing, shown directly: two readers each hold the lock until the other
+  // is inside too. Were readers exclusive, the first would wait in vain.
+  {
+    std::atomic<int> inside{0};
+    std::atomic<int> met{0};
+    auto reader = [&] {
+      std::shared_lock<jiffy::rw_spinlock> g(rw);
+      inside.fetch_add(1);
+      if (test::wait_until([&] { return inside.load() == 2; }, 30s)) met.fetch_add(1);
+    };
+    std::thread a(reader), b(reader);
+    a.join();
+    b.join();
+    CHECK(met.load() == 2);
+  }
+  // Exclusion and writer progress, under a stream of overlapping readers.
   std::atomic<int> readers_in{0}, writers_in{0}, violations{0}, max_readers{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> readers;
@@ -221,7 +237,9 @@ TEST_CASE("rw_spinlock: readers share, writers exclude everyone, and a stream of
   for (auto& t : readers) t.join();
   CHECK(violations.load() == 0);
   CHECK(writes >= 10);
-  CHECK(max_readers.load() >= 2);  // readers really did share
+  // How much the stream overlapped depends on how the OS scheduled it (on 2
+  // busy CPUs, sometimes not at all); sharing itself is proven above.
+  MESSAGE("most readers inside at once during the stream: " << max_readers.load());
 }
 
 TEST_CASE("seqlock readers never see a torn value and never block the writer") {
