@@ -5,6 +5,12 @@
 //    futex_wake on an address whose object is gone is harmless (it wakes
 //    nobody, or someone who re-checks), which is what lets a notifier wake
 //    after its last real access to a waiter.
+//  * A sleeper and its waker meet in a store-then-load handshake ("I publish
+//    that I sleep, then look for work" / "I publish work, then look for
+//    sleepers"). Each side puts store_load_barrier() between its store and
+//    its load, rather than relying on seq_cst accesses alone. (A seq_cst
+//    read-modify-write before the load also serves: it is a full barrier on
+//    both targets and under qemu.)
 //  * Time is CLOCK_MONOTONIC nanoseconds (now_ns()), the clock futex
 //    deadlines use; conversions saturate at no_deadline instead of
 //    overflowing.
@@ -25,6 +31,18 @@
 #include <unistd.h>
 
 namespace jiffy::detail {
+
+// Orders a store before a later load of another variable (the one ordering
+// acquire/release leaves out), for the handshakes above: with one on each
+// side, at least one side sees the other's store, so a wake-up cannot be
+// lost. seq_cst store and load alone are enough for the C++ memory model and
+// for ARMv8 hardware (STLR then LDAR), but qemu-user on an x86 host
+// translates STLR/LDAR without the store-to-load barrier between them, and
+// our AArch64 tests run there: a lost wake-up hung a worker in epoll_wait
+// with work queued. A full fence (DMB ISH, MFENCE) is honoured everywhere,
+// and these paths are on the way to or out of a sleep, where it costs
+// nothing that matters.
+inline void store_load_barrier() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
 
 // Waits while *word == expected, at most until `deadline_ns` on
 // CLOCK_MONOTONIC (absolute; negative means no deadline).

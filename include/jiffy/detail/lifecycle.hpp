@@ -88,7 +88,11 @@ inline runtime_core* start_runtime(const runtime_options& o) {
 inline void stop_runtime(runtime_core* rt) {
   if (cpu_local* cpu = this_cpu(); cpu->w && cpu->w->rt == rt)
     fatal("a runtime destroyed from one of its own fibers or workers (it would wait for itself forever)");
+  // A handshake with the last fiber's exit (it drops `live`, then looks at
+  // `stopping`): either it sees us stopping and signals `drained`, or we see
+  // live == 0.
   rt->stopping.store(true, std::memory_order_seq_cst);
+  store_load_barrier();
   {
     std::unique_lock<std::mutex> lk(rt->drain_lock);
     rt->drained.wait(lk, [&] { return rt->live.load(std::memory_order_seq_cst) == 0; });

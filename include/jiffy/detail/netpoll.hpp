@@ -224,9 +224,13 @@ inline bool netpoll_claim_for_look(runtime_core* rt) noexcept {
 // on its futex: with nobody left in the poller, readiness would go unseen
 // until some worker woke for another reason (with every worker idle and the
 // monitor asleep: never). So wake one to take the poller over.
+//
+// A handshake with worker_idle (it counts itself a sleeper, then tries the
+// poller): either it finds the poller free, or we see it sleeping.
 inline void netpoll_release_after_look(runtime_core* rt) noexcept {
-  rt->poll_busy.store(false, std::memory_order_seq_cst);
-  if (rt->sleepers.load(std::memory_order_seq_cst) > 0) wake_one_idle(rt);
+  rt->poll_busy.store(false, std::memory_order_release);  // the next owner sees what this look did
+  store_load_barrier();
+  if (rt->sleepers.load(std::memory_order_relaxed) > 0) wake_one_idle(rt);
 }
 
 // Polls without waiting if nobody else is polling and nobody has for
@@ -245,11 +249,12 @@ inline bool netpoll_block(worker* w, std::int64_t deadline) noexcept {
   runtime_core* rt = w->rt;
   bool expected = false;
   if (!rt->poll_busy.compare_exchange_strong(expected, true, std::memory_order_seq_cst)) return false;
-  // seq_cst, with wake_worker_locked's store of sleep_word and load of
-  // `polling`: either we see the wake here, or it sees us polling and writes
-  // the eventfd.
-  w->polling.store(true, std::memory_order_seq_cst);
-  if (w->sleep_word.load(std::memory_order_seq_cst) == 0) netpoll_poll(rt, deadline);
+  // A handshake with wake_worker_locked (it stores sleep_word, then loads
+  // `polling`): either we see the wake here, or it sees us polling and
+  // writes the eventfd.
+  w->polling.store(true, std::memory_order_relaxed);
+  store_load_barrier();
+  if (w->sleep_word.load(std::memory_order_relaxed) == 0) netpoll_poll(rt, deadline);
   w->polling.store(false, std::memory_order_relaxed);
   rt->poll_busy.store(false, std::memory_order_release);
   return true;

@@ -372,9 +372,13 @@ inline void monitor_main(runtime_core* rt) noexcept {
     idle_ticks = any_running ? 0 : idle_ticks + 1;
     if (idle_ticks > 4) {
       rt->monitor_word.store(0, std::memory_order_relaxed);
-      rt->monitor_idle.store(true, std::memory_order_seq_cst);
+      // A handshake with switch_to leaving the idle loop (it stores its odd
+      // slice, then looks at monitor_idle): either we see it running or it
+      // sees us idle and wakes us.
+      rt->monitor_idle.store(true, std::memory_order_relaxed);
+      store_load_barrier();
       bool running = false;
-      for (auto& wp : rt->workers) running |= (wp->slice.load(std::memory_order_seq_cst) & 1) != 0;
+      for (auto& wp : rt->workers) running |= (wp->slice.load(std::memory_order_relaxed) & 1) != 0;
       if (!running && !rt->monitor_stop.load(std::memory_order_acquire)) futex_wait(&rt->monitor_word, 0);
       rt->monitor_idle.store(false, std::memory_order_relaxed);
       rt->monitor_word.store(0, std::memory_order_relaxed);  // consumed: the tick waits below must wait again

@@ -279,11 +279,12 @@ inline void netpoll_if_stale(runtime_core* rt, std::int64_t stale_ns) noexcept;
 inline void wake_worker_locked(runtime_core* rt, worker* w) noexcept {
   remove_from_idle_locked(rt, w);
   // The woken worker finds the work through the queues' own acquire loads;
-  // this store only ends its sleep. seq_cst, with netpoll_block's store of
-  // `polling` and load of sleep_word: either the poller sees this store, or
-  // we see it polling and wake the poll.
-  w->sleep_word.store(1, std::memory_order_seq_cst);
-  if (w->polling.load(std::memory_order_seq_cst)) netpoll_wake(rt);
+  // this store only ends its sleep. A handshake with netpoll_block's store
+  // of `polling` and load of sleep_word: either the poller sees this store,
+  // or we see it polling and wake the poll.
+  w->sleep_word.store(1, std::memory_order_relaxed);
+  store_load_barrier();
+  if (w->polling.load(std::memory_order_relaxed)) netpoll_wake(rt);
   futex_wake(&w->sleep_word);
 }
 
@@ -296,18 +297,18 @@ inline void wake_one_idle(runtime_core* rt) noexcept {
   wake_worker_locked(rt, w);
 }
 
-// Called after making work available to any worker. The seq_cst fence pairs
-// with the one in worker_idle(): either the sleeper's re-check sees our work
+// Called after making work available to any worker. The barrier pairs with
+// the one in worker_idle(): either the sleeper's re-check sees our work
 // or we see it in the idle list.
 inline void wake_idle_if_needed(runtime_core* rt) noexcept {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  store_load_barrier();
   if (rt->sleepers.load(std::memory_order_seq_cst) > 0 && rt->spinning.load(std::memory_order_seq_cst) == 0)
     wake_one_idle(rt);
 }
 
 // Wakes a specific worker (it has work only it may run).
 inline void wake_worker(runtime_core* rt, worker* w) noexcept {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  store_load_barrier();
   if (rt->sleepers.load(std::memory_order_seq_cst) == 0) return;
   std::lock_guard<std::mutex> lk(rt->idle_lock);
   if (w->in_idle_list) wake_worker_locked(rt, w);
@@ -640,9 +641,9 @@ inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noe
   w->slice.store((((slice >> 1) + 1) << 1) | (next ? 1 : 0), std::memory_order_relaxed);
   if (!self) {
     // Leaving the idle loop: if the monitor sleeps, wake it to watch us. The
-    // fence pairs with the monitor's (it sets monitor_idle, then reads every
-    // slice): either it sees our odd slice or we see it idle.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // barrier pairs with the monitor's (it sets monitor_idle, then reads
+    // every slice): either it sees our odd slice or we see it idle.
+    store_load_barrier();
     if (w->rt->monitor_idle.load(std::memory_order_relaxed)) {
       w->rt->monitor_word.store(1, std::memory_order_relaxed);
       futex_wake(&w->rt->monitor_word);
@@ -856,9 +857,9 @@ inline void arm_timer_here(waiter* wt, std::int64_t deadline) noexcept {
   // this timer existed); wake it, so the timer fires on time even if this
   // worker is about to run a long fiber.
   runtime_core* rt = w->rt;
-  // seq_cst fence: pairs with worker_idle's; a worker not yet in the idle
+  // The barrier pairs with worker_idle's; a worker not yet in the idle
   // list will see this timer when it computes its deadline.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  store_load_barrier();
   if (rt->sleepers.load(std::memory_order_seq_cst) == 0) return;
   std::lock_guard<std::mutex> lk(rt->idle_lock);
   for (worker* v : rt->idle)
@@ -1008,7 +1009,7 @@ inline void worker_idle(worker* w) noexcept {
     w->in_idle_list = true;
     rt->sleepers.fetch_add(1, std::memory_order_seq_cst);
   }
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  store_load_barrier();
   bool work = w->inbox_nonempty.load(std::memory_order_acquire) || !w->ring.empty() ||
               rt->global_size.load(std::memory_order_relaxed) > 0 ||
               (rt->stopping.load(std::memory_order_seq_cst) && rt->live.load(std::memory_order_seq_cst) == 0);
