@@ -431,10 +431,21 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
 }
 
 // Expired timers of `owner`, fired from the current thread's worker.
+// Fibers whose timers expire in one pass run in deadline order: the first
+// takes runnext (a lone timer wake-up runs next, like any wake-up), the rest
+// queue behind it in the ring in the order they expired. (Giving each
+// runnext in turn would run them last-first: each displaces the one before.)
 inline void run_timers(worker* owner, std::int64_t now) noexcept {
   fiber_control* due[32];
   int n = 0;
-  bool more = false;
+  bool first = true;
+  auto release_due = [&] {
+    for (int i = 0; i < n; ++i) {
+      make_runnable(due[i], first ? ready_reason::woken : ready_reason::spawned);
+      first = false;
+    }
+    n = 0;
+  };
   owner->timers.expire(now, [&](timer_entry* e) {
     waiter* wt = reinterpret_cast<waiter*>(reinterpret_cast<char*>(e) - offsetof(waiter, timer));
     std::uint32_t expected = wait_pending;
@@ -442,14 +453,11 @@ inline void run_timers(worker* owner, std::int64_t now) noexcept {
     // acq_rel: the woken side reads what the arming side wrote, and claims
     // the wake-up against a racing notifier.
     if (wt->state.compare_exchange_strong(expected, wait_timed_out, std::memory_order_acq_rel)) {
-      if (n < 32)
-        due[n++] = f;
-      else
-        make_runnable(f), more = true;
+      if (n == 32) release_due();
+      due[n++] = f;
     }
   });
-  (void)more;
-  for (int i = 0; i < n; ++i) make_runnable(due[i]);
+  release_due();
 }
 
 inline fiber_control* pick_local(worker* w) noexcept {
