@@ -106,11 +106,11 @@ TEST_CASE("without preemption never-yielding hogs starve a periodic fiber until 
   jiffy::runtime rt({.workers = 1, .preempt = preempt_mode::none});
   hogs h;
   h.start(rt, 3);
+  REQUIRE(test::wait_until([&] { return h.turns.load() > 0; }));  // the worker is taken
   periodic p;
   p.start(rt);
   std::this_thread::sleep_for(300ms);
   CHECK(p.runs.load() == 0);
-  CHECK(h.turns.load() > 0);
   h.finish();  // from outside: the hogs see the flag and end
   CHECK(test::wait_until([&] { return p.runs.load() >= 3; }));
   p.finish();
@@ -167,8 +167,15 @@ TEST_CASE("a preempt-disabled region is never cut, and the deferred preemption l
       outcome o;
       jiffy::preempt_disable();
       long at_start = other.load();
+      // Long enough to be flagged (and, under full, signalled) many times
+      // over; on a loaded machine, for as long as that takes (bounded).
       auto until = std::chrono::steady_clock::now() + quantum * 300;
-      while (std::chrono::steady_clock::now() < until) {
+      auto give_up = std::chrono::steady_clock::now() + 20s;
+      auto seen_all = [&] {
+        return o.flagged && (mode != preempt_mode::full || rt.stats().deferred_preemptions > 0);
+      };
+      for (auto now = std::chrono::steady_clock::now(); now < until || (!seen_all() && now < give_up);
+           now = std::chrono::steady_clock::now()) {
         if (other.load(std::memory_order_relaxed) != at_start) o.cut = true;
         if (jiffy::need_resched()) o.flagged = true;
       }
@@ -290,12 +297,12 @@ TEST_CASE("fibers busy in malloc, snprintf and iostreams under a 50 us quantum n
     test::watchdog wd(120s, "libc under preemption");
     jiffy::runtime rt({.workers = workers, .preempt = preempt_mode::full, .quantum = std::chrono::microseconds(50)});
     std::atomic<long> done{0};
-    auto until = std::chrono::steady_clock::now() + (test::slow_environment() ? 300ms : 600ms);
+    std::atomic<bool> stop{false};
     std::vector<jiffy::fiber> fs;
     for (int i = 0; i < 8; ++i)
       fs.push_back(rt.spawn([&, i] {
         unsigned seed = static_cast<unsigned>(i) * 7919u + 1;
-        while (std::chrono::steady_clock::now() < until) {
+        while (!stop.load(std::memory_order_relaxed)) {
           std::vector<void*> blocks;
           for (int k = 0; k < 32; ++k) {
             seed = seed * 1103515245u + 12345u;
@@ -310,10 +317,17 @@ TEST_CASE("fibers busy in malloc, snprintf and iostreams under a 50 us quantum n
           done.fetch_add(1, std::memory_order_relaxed);
         }
       }));
+    // Run for a while, and at least until the signals have hit the work.
+    std::this_thread::sleep_for(test::slow_environment() ? 300ms : 600ms);
+    bool hit = test::wait_until([&] {
+      auto s = rt.stats();
+      return s.preemptions + s.deferred_preemptions > 0 && done.load() > 0;
+    }, 60s);
+    stop = true;
     for (auto& f : fs) f.join();
+    CHECK(hit);
     CHECK(done.load() > 0);
     auto s = rt.stats();
-    CHECK(s.preemptions + s.deferred_preemptions > 0);
     MESSAGE(workers << " workers: " << s.preemptions << " preemptions, " << s.deferred_preemptions
                     << " deferred (interrupted inside libc)");
   }
@@ -506,22 +520,15 @@ TEST_CASE("a runtime can use another signal for preemption") {
 TEST_CASE("no signal when fibers switch faster than the quantum or a fiber is alone") {
   test::watchdog wd(60s, "no needless signals");
   jiffy::runtime rt({.workers = 2, .preempt = preempt_mode::full, .quantum = 1ms});
-  // Two fibers yielding to each other, and one computing alone on... well,
-  // wherever it lands: neither case has a fiber past its quantum with
-  // another waiting for its worker.
-  rt.block_on([] {
-    auto a = jiffy::spawn([] {
+  // A fiber yielding with nothing else to run, and one computing alone:
+  // neither has another fiber waiting for its worker. Both are started and
+  // joined from this thread, so no fiber's slice includes a spawn with the
+  // new fiber still queued behind it (under emulation, long enough to be
+  // rightly signalled).
+  rt.spawn([] {
       auto until = std::chrono::steady_clock::now() + 200ms;
       while (std::chrono::steady_clock::now() < until) jiffy::this_fiber::yield();
-      // A yield with nothing else to run continues the slice: by now it is
-      // 200 ms old, and the joiner this fiber wakes as it exits would be work
-      // waiting behind it (rightly signalled, were the monitor to look in
-      // that moment, which under emulation lasts long enough). End on a
-      // fresh slice instead.
-      jiffy::this_fiber::sleep_for(1ms);
-    });
-    a.join();
-  });
+    }).join();
   std::atomic<long> spin{0};
   rt.block_on([&] {
     auto until = std::chrono::steady_clock::now() + 200ms;
@@ -536,7 +543,8 @@ namespace {
 // A hog whose loop lives in a section of its own, which the test forbids.
 // Builtin atomic loads, not std::atomic member calls: at -O0 those would run
 // outside the section.
-[[gnu::noinline, gnu::section("jiffy_test_nopreempt")]] void forbidden_hog(bool* stop) {
+[[gnu::noinline, gnu::section("jiffy_test_nopreempt")]] void forbidden_hog(bool* stop, bool* entered) {
+  __atomic_store_n(entered, true, __ATOMIC_RELAXED);
   volatile long turns = 0;
   while (!__atomic_load_n(stop, __ATOMIC_RELAXED)) turns = turns + 1;
 }
@@ -573,12 +581,19 @@ TEST_CASE("async-safe points: the executable is preemptible, shared objects and 
   // A hog inside the forbidden range is never preempted asynchronously: the
   // signals are deferred and the periodic fiber waits.
   jiffy::runtime rt({.workers = 1, .preempt = preempt_mode::full, .quantum = std::chrono::microseconds(200)});
-  static bool stop;  // read with __atomic_load_n, which stays inside the section
+  static bool stop, entered;  // accessed with __atomic builtins, which stay inside the section
   __atomic_store_n(&stop, false, __ATOMIC_RELAXED);
-  auto hog = rt.spawn([&] { forbidden_hog(&stop); });
+  __atomic_store_n(&entered, false, __ATOMIC_RELAXED);
+  auto hog = rt.spawn([&] { forbidden_hog(&stop, &entered); });
+  // Only once the hog is inside the range does anything wait for its worker
+  // (a signal on the way in, in preemptible code, would rightly preempt it).
+  REQUIRE(test::wait_until([] { return __atomic_load_n(&entered, __ATOMIC_RELAXED); }));
   periodic p;
   p.start(rt);
   std::this_thread::sleep_for(300ms);
+#if !JIFFY_TSAN
+  test::wait_until([&] { return rt.stats().deferred_preemptions > 0; }, 20s);  // checked below
+#endif
   int runs_while_forbidden = p.runs.load();
   auto mid = rt.stats();
   __atomic_store_n(&stop, true, __ATOMIC_RELEASE);
@@ -626,12 +641,11 @@ TEST_CASE("a pinned fiber keeps running beside a flood of fibers that overflows 
     std::this_thread::sleep_for(100ms);  // the flood is under way
     // Round robin over 401 fibers is slow already (a turn every ~100 ms
     // here with another process spinning beside the test); starvation is no
-    // turn at all, so the windows are wide.
+    // turn at all (it was: 0 of 40 looks), so each wait is long.
     int advanced = 0;
-    for (int window = 0; window < 3; ++window) {
+    for (int turn = 0; turn < 3; ++turn) {
       long before = pinned_progress.load();
-      std::this_thread::sleep_for(1000ms);
-      if (pinned_progress.load() != before) ++advanced;
+      if (test::wait_until([&] { return pinned_progress.load() != before; }, 20s)) ++advanced;
     }
     stop = true;
     for (auto& f : fs) f.join();
