@@ -138,7 +138,8 @@ TEST_CASE("fibers migrate between workers over time, and spawn from many threads
 TEST_CASE("idle workers park and burn no CPU") {
   jiffy::runtime rt({.workers = 2});
   rt.block_on([] {});
-  std::this_thread::sleep_for(50ms);  // let both workers go idle
+  REQUIRE(test::wait_until([&] { return rt.stats().worker_sleeps >= 2; }));  // both have gone to sleep once
+  std::this_thread::sleep_for(50ms);
   long used = test::cpu_us_used_while([] { std::this_thread::sleep_for(500ms); });
   // Two spinning workers would burn ~1,000,000 µs here; parked ones ~0.
   CHECK(used < 100000);

@@ -5,7 +5,9 @@
 
 #include <jiffy/jiffy.hpp>
 
+#include <ctime>
 #include <mutex>
+#include <pthread.h>
 #include <shared_mutex>
 #include <thread>
 #include <tuple>
@@ -182,7 +184,18 @@ TEST_CASE_TEMPLATE_DEFINE("fair spinlocks grant the lock in arrival order", Lock
       lock.unlock();
     });
     REQUIRE(test::wait_until([&] { return arriving.load() == i + 1; }));
-    std::this_thread::sleep_for(100ms);  // ample time to take its place in line
+    // In line once it has spent a few milliseconds of CPU time waiting (its
+    // ticket or queue place is taken within nanoseconds of arriving; a thread
+    // the OS has not run yet has spent none).
+    clockid_t clock;
+    REQUIRE(pthread_getcpuclockid(ts.back().native_handle(), &clock) == 0);
+    auto cpu_ms = [clock] {
+      timespec t{};
+      clock_gettime(clock, &t);
+      return t.tv_sec * 1000L + t.tv_nsec / 1000000;
+    };
+    REQUIRE(test::wait_until([&] { return cpu_ms() >= 5; }, 30s));
+    std::this_thread::sleep_for(20ms);
   }
   lock.unlock();
   for (auto& t : ts) t.join();
