@@ -13,7 +13,9 @@
 #include <fcntl.h>
 #include <string>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -59,6 +61,40 @@ struct echo_server {
     connections.wait();
   }
 };
+
+// A jiffy::file that lets the test see how many calls are inside it right
+// now. A call that has entered cannot find the file already closed: close()
+// marks it closed, wakes it, and waits for it to leave, so it ends with
+// operation_canceled (while before it enters, a close would make it fail
+// with bad_file_descriptor instead).
+class observed_file : public jiffy::file {
+ public:
+  using jiffy::file::file;
+  unsigned calls_inside() {
+    jiffy::detail::poll_desc* pd = pd_.load(std::memory_order_acquire);
+    if (!pd) return 0;
+    pd->lock.lock();
+    unsigned n = pd->users;
+    pd->lock.unlock();
+    return n;
+  }
+};
+
+// A thread's scheduling state from /proc ('R' running, 'S' asleep in a
+// system call, ...), or '?' if it cannot be read.
+char thread_state(pid_t tid) {
+  std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return '?';
+  char buf[512];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return '?';
+  std::string text(buf, static_cast<std::size_t>(n));
+  std::size_t paren = text.rfind(')');  // the thread's name may itself contain ')'
+  if (paren == std::string::npos || paren + 2 >= text.size()) return '?';
+  return text[paren + 2];
+}
 
 }  // namespace
 
@@ -122,29 +158,39 @@ TEST_CASE("closing a descriptor wakes the fibers and threads waiting on it with 
   REQUIRE(::pipe(fds) == 0);
   jiffy::file reader(fds[0]);
   jiffy::file writer(fds[1]);
-  std::atomic<bool> waiting{false};
   std::error_code got;
+  // The close comes only once the fiber is parked waiting for the pipe: its
+  // read found it empty, registered as the descriptor's reader and parked
+  // (the only park in this runtime).
+  const auto parks_before = rt.stats().parks;
   auto f = rt.spawn([&] {
     char c;
-    waiting = true;
     got = reader.read(&c, 1).error;
   });
-  REQUIRE(test::wait_until([&] { return waiting.load(); }));
-  std::this_thread::sleep_for(20ms);  // parked in the poller by now
+  REQUIRE(test::wait_until([&] { return rt.stats().parks > parks_before; }));
   CHECK(reader.close() == std::error_code{});
   f.join();
   CHECK(got == std::errc::operation_canceled);
 
-  // The same from a plain thread.
+  // The same from a plain thread. It has no poller: it polls the descriptor
+  // itself, in 20 ms slices, looking for a close between them. The close
+  // comes once its read is inside the file (so it must end canceled, never
+  // with bad_file_descriptor) and its thread is asleep, in that poll.
   REQUIRE(::pipe(fds) == 0);
-  jiffy::file reader2(fds[0]);
+  observed_file reader2(fds[0]);
   jiffy::file writer2(fds[1]);
   std::error_code got2;
+  std::atomic<pid_t> tid{0};
   std::thread t([&] {
+    tid = static_cast<pid_t>(::syscall(SYS_gettid));
     char c;
     got2 = reader2.read(&c, 1).error;
   });
-  std::this_thread::sleep_for(30ms);
+  REQUIRE(test::wait_until([&] {
+    if (tid.load() == 0 || reader2.calls_inside() == 0) return false;
+    char state = thread_state(tid.load());
+    return state == 'S' || state == '?';  // '?': no /proc; being inside the call is enough for the result
+  }));
   reader2.close();
   t.join();
   CHECK(got2 == std::errc::operation_canceled);
@@ -241,17 +287,23 @@ TEST_CASE("accept survives running out of file descriptors and the server keeps 
     filler.pop_back();
     int first = connect_one();
     if (first < 0) std::_Exit(12);
-    std::this_thread::sleep_for(300ms);  // the acceptor hits EMFILE and backs off (once logged)
+    // The acceptor hits EMFILE, logs it (once), and backs off in
+    // this_fiber::sleep_for: a park, after the log line is written (or only
+    // a yield if the backoff is over already, which merely delays the
+    // count). The acceptor is the only fiber, and its only other park is
+    // waiting for this connection to arrive (if it got there first), so four
+    // parks mean at least three EMFILE retries: logged, and retried often
+    // enough for "logged once" to mean something.
+    if (!test::wait_until([&] { return rt.stats().parks >= 4; }, 20000ms)) std::_Exit(17);
     if (accepted.load() != 0) std::_Exit(13);
     for (int i = 0; i < 8; ++i) {  // descriptors come back: the server serves the one waiting...
       ::close(filler.back());
       filler.pop_back();
     }
-    for (int i = 0; i < 300 && accepted.load() < 1; ++i) std::this_thread::sleep_for(10ms);
-    if (accepted.load() < 1) std::_Exit(14);
+    if (!test::wait_until([&] { return accepted.load() >= 1; }, 15000ms)) std::_Exit(14);
     int second = connect_one();  // ...and new ones
-    for (int i = 0; i < 300 && accepted.load() < 2; ++i) std::this_thread::sleep_for(10ms);
-    if (second < 0 || accepted.load() < 2) std::_Exit(15);
+    if (second < 0) std::_Exit(15);
+    if (!test::wait_until([&] { return accepted.load() >= 2; }, 15000ms)) std::_Exit(18);
     l.value.close();
     acceptor.join();
     std::_Exit(0);
@@ -300,6 +352,7 @@ TEST_CASE("fibers waiting for readiness cost no CPU") {
   std::vector<int> writers;
   std::vector<jiffy::fiber> readers;
   std::vector<std::unique_ptr<jiffy::file>> files;
+  const auto parks_before = rt.stats().parks;
   for (int i = 0; i < 100; ++i) {
     int fds[2];
     REQUIRE(::pipe(fds) == 0);
@@ -311,7 +364,9 @@ TEST_CASE("fibers waiting for readiness cost no CPU") {
       (void)f->read(&c, 1);
     }));
   }
-  std::this_thread::sleep_for(100ms);
+  // Measure only once every reader has found its pipe empty and parked:
+  // from then on nothing in the runtime has anything to do.
+  REQUIRE(test::wait_until([&] { return rt.stats().parks >= parks_before + 100; }));
   long used = test::cpu_us_used_while([] { std::this_thread::sleep_for(500ms); });
   CHECK(used < 100000);
   for (int w : writers) CHECK(::write(w, "x", 1) == 1);
@@ -324,18 +379,32 @@ TEST_CASE("fibers waiting for readiness cost no CPU") {
 // preempted fiber resumes, not one fiber per preemption (each preemption
 // gives the computing fiber a fresh quantum: eight readers would otherwise
 // take eight quanta, with the computing fiber progressing in between).
+//
+// Left to the monitor's polls, the eight writes could straddle two of them
+// and the readers come in two batches by luck. So the test takes the poller
+// (as the monitor does for its look), writes to all eight pipes, and readies
+// all eight in one poll: they join the global queue together. And the
+// computing fiber holds still meanwhile (it makes no progress, and under
+// `voluntary` reaches no preemption point): under `full` a preemption can
+// still land between two of the poll's wake-ups and run the readers queued
+// so far, but those all see the progress the fiber had when it stopped.
+// Every reader that runs once all eight are queued must then see one value:
+// the preempted fiber did not resume between them.
 TEST_CASE("fibers the network readies while the only worker computes all run before the preempted fiber resumes") {
   for (auto mode : {jiffy::preempt_mode::full, jiffy::preempt_mode::voluntary}) {
     CAPTURE(static_cast<int>(mode));
     test::watchdog wd(120s, "network work beside a computing fiber");
     jiffy::runtime rt({.workers = 1, .preempt = mode, .quantum = 1ms});
+    auto* core = rt.block_on([] { return jiffy::detail::current_runtime_core(); });
     constexpr int readers_n = 8;
     std::vector<std::unique_ptr<jiffy::file>> files;
     std::vector<int> writers;
     std::atomic<long> progress{0};
-    std::atomic<int> parked{0};
+    std::atomic<bool> hold{false}, held{false};
     long seen[readers_n];
+    bool while_held[readers_n];
     std::vector<jiffy::fiber> readers;
+    const auto parks_before = rt.stats().parks;
     for (int i = 0; i < readers_n; ++i) {
       int fds[2];
       REQUIRE(::pipe(fds) == 0);
@@ -343,31 +412,59 @@ TEST_CASE("fibers the network readies while the only worker computes all run bef
       writers.push_back(fds[1]);
       jiffy::file* f = files.back().get();
       readers.push_back(rt.spawn([&, i, f] {
-        ++parked;
         char c;
         CHECK(f->read(&c, 1).ok());
         seen[i] = progress.load(std::memory_order_relaxed);
+        while_held[i] = hold.load();
       }));
     }
-    REQUIRE(test::wait_until([&] { return parked.load() == readers_n; }));
-    std::this_thread::sleep_for(20ms);  // the readers are parked in the poller
+    // Every reader found its pipe empty and parked in the poller.
+    REQUIRE(test::wait_until([&] { return rt.stats().parks >= parks_before + readers_n; }));
     std::atomic<bool> stop{false};
     auto computing = rt.spawn([&, mode] {
       while (!stop.load(std::memory_order_relaxed)) {
+        if (hold.load()) {
+          held.store(true);
+          continue;
+        }
         progress.fetch_add(1, std::memory_order_relaxed);
         if (mode == jiffy::preempt_mode::voluntary) jiffy::cond_resched();
       }
     });
     REQUIRE(test::wait_until([&] { return progress.load() > 1000; }));
+    hold = true;
+    REQUIRE(test::wait_until([&] { return held.load(); }));
+    const long stopped_at = progress.load();
+    // Nobody else polls while we hold the poller (the monitor's and the
+    // busy worker's looks find it taken): the writes are seen by our poll.
+    REQUIRE(test::wait_until([&] { return jiffy::detail::netpoll_claim_for_look(core); }));
     for (int w : writers) CHECK(::write(w, "x", 1) == 1);
+    int events = jiffy::detail::netpoll_poll(core, 0);
+    jiffy::detail::netpoll_release_after_look(core);
+    hold = false;  // all eight are queued: readers that see this ran after that
+    CHECK(events >= readers_n);
     for (auto& r : readers) r.join();
     stop = true;
     computing.join();
     for (int w : writers) ::close(w);
-    std::sort(seen, seen + readers_n);
-    int distinct = static_cast<int>(std::unique(seen, seen + readers_n) - seen);
-    MESSAGE("the computing fiber's progress took " << distinct << " distinct values while the readers ran");
-    CHECK(distinct <= 2);  // 1, or 2 if the monitor's poll fell between the writes
+    std::vector<long> after;  // what the readers that ran once all were queued saw
+    int early = 0;
+    for (int i = 0; i < readers_n; ++i) {
+      if (while_held[i]) {
+        ++early;
+        CHECK(seen[i] == stopped_at);
+      } else {
+        after.push_back(seen[i]);
+      }
+    }
+    std::sort(after.begin(), after.end());
+    int distinct = static_cast<int>(std::unique(after.begin(), after.end()) - after.begin());
+    MESSAGE(early << " readers ran while the poll was readying them; the computing fiber's progress took "
+                  << distinct << " distinct values while the other " << after.size() << " ran");
+    CHECK(distinct <= 1);
+    // Under `voluntary` nothing can preempt the computing fiber while it
+    // holds still, outside a preemption point.
+    if (mode == jiffy::preempt_mode::voluntary) CHECK(early == 0);
   }
 }
 
