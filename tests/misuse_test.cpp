@@ -11,9 +11,11 @@
 #include <exception>
 #include <stdexcept>
 #include <mutex>
+#include <poll.h>
 #include <shared_mutex>
 #include <string>
 #include <thread>
+#include <unistd.h>
 
 TEST_CASE("misuse of the preempt count is reported, not silent") {
   SUBCASE("yield while preempt-disabled") {
@@ -209,8 +211,11 @@ TEST_CASE("spinlock misuse is reported") {
 namespace {
 std::atomic<long> slow_init_spins{0};
 int slow_static_value() {
-  static const int value = [] {  // a function-local static with a long initialiser
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  // A function-local static with a long initialiser: long enough for a
+  // preemption to land in it even on a slow, loaded machine. (Once one does,
+  // the initialiser never finishes; its length costs nothing then.)
+  static const int value = [] {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (std::chrono::steady_clock::now() < until) slow_init_spins.fetch_add(1, std::memory_order_relaxed);
     return 42;
   }();
@@ -220,9 +225,39 @@ int slow_static_value() {
 
 TEST_CASE("a deadlock on a lock jiffy cannot see (a static's initialiser) is reported, not silent") {
   auto r = test::run_in_child([] {
-    std::thread([] {  // the child ends itself: the deadlock below never resolves
-      std::this_thread::sleep_for(std::chrono::seconds(5));
-      std::fflush(nullptr);
+    // The child ends itself, since the deadlock below never resolves: as
+    // soon as the report is out, or after 20 s without it (the report needs
+    // a preemption inside the initialiser, then over a second of the worker
+    // blocked; 20 s leave room for a slow, loaded machine, and stay below
+    // run_in_child's 60 s alarm). To see the report it reads its own stderr
+    // through a pipe, passing everything on to the real one.
+    int real_stderr = ::dup(2);
+    int p[2];
+    if (real_stderr < 0 || ::pipe(p) != 0 || ::dup2(p[1], 2) < 0) std::_Exit(20);
+    ::close(p[1]);
+    std::thread([real_stderr, in = p[0]] {
+      std::string seen;
+      bool reported = false;
+      auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        pollfd pfd{in, POLLIN, 0};
+        if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
+        char buf[1024];
+        ssize_t n = ::read(in, buf, sizeof buf);
+        if (n <= 0) break;
+        for (ssize_t off = 0; off < n;) {
+          ssize_t w = ::write(real_stderr, buf + off, static_cast<std::size_t>(n - off));
+          if (w <= 0) break;
+          off += w;
+        }
+        seen.append(buf, static_cast<std::size_t>(n));
+        if (!reported && seen.find("likely a deadlock") != std::string::npos) {
+          reported = true;  // the rest of the report follows at once: pass it on too
+          give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+        }
+      }
       std::_Exit(0);
     }).detach();
     jiffy::runtime rt({.workers = 1, .preempt = jiffy::preempt_mode::full, .quantum = std::chrono::milliseconds(1)});
