@@ -384,14 +384,19 @@ TEST_CASE("http_server on SIGTERM finishes the /work request in progress, sends 
   test::watchdog wd(120s, "SIGTERM in flight");
   auto srv = start_http_server({"--log-requests"});
   client busy(srv.port());
-  REQUIRE(busy.send(get("/work?ms=300")));
+  // The server decides between keep-alive and close when the computation
+  // ends, so the stop must reach it before then: from the logged start of
+  // the request, we read the line, signal, and the server's watcher fiber is
+  // woken through the signalfd and marks it stopping. Microseconds normally;
+  // the computation's 2 s leave room for a loaded machine or a sanitizer.
+  REQUIRE(busy.send(get("/work?ms=2000")));
   std::optional<std::string> logged = srv.read_line();  // the server has started on it
   REQUIRE(logged.has_value());
-  CHECK(*logged == "GET /work?ms=300");
+  CHECK(*logged == "GET /work?ms=2000");
   srv.signal(SIGTERM);
   http_response r = busy.read_response();
   CHECK(r.status == 200);
-  CHECK(r.body.rfind("worked 300 ms, result ", 0) == 0);
+  CHECK(r.body.rfind("worked 2000 ms, result ", 0) == 0);
   CHECK(r.header("connection") == "close");  // no more requests on it
   CHECK(busy.closed_by_server());
   CHECK(srv.wait_for_exit() == 0);
