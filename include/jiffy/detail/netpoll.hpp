@@ -131,6 +131,7 @@ inline std::error_code netpoll_register(runtime_core* rt, poll_desc* pd) noexcep
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.ptr = pd;
+  sanitizer_release(pd);  // the poller that gets pd back from the kernel sees it built
   if (::epoll_ctl(rt->epfd, EPOLL_CTL_ADD, pd->fd, &ev) != 0) return {errno, std::generic_category()};
   pd->rt = rt;
   return {};
@@ -176,6 +177,7 @@ inline int netpoll_poll(runtime_core* rt, std::int64_t deadline) noexcept {
       }
       continue;
     }
+    sanitizer_acquire(pd);
     std::uint32_t e = events[i].events;
     bool in = e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
     bool out = e & (EPOLLOUT | EPOLLHUP | EPOLLERR);

@@ -32,6 +32,8 @@ void* __tsan_get_current_fiber(void);
 void* __tsan_create_fiber(unsigned flags);
 void __tsan_destroy_fiber(void* fiber);
 void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+void __tsan_acquire(void* addr);
+void __tsan_release(void* addr);
 }
 #endif
 
@@ -118,6 +120,25 @@ inline void sanitizer_unpoison_stack(void* base, std::size_t size) noexcept {
 #else
   (void)base;
   (void)size;
+#endif
+}
+
+// Happens-before that travels through the kernel where TSan cannot see it:
+// a release before handing `obj` to a system call, an acquire after another
+// thread gets it back. (Clang 14's TSan intercepts epoll_wait, not the
+// epoll_pwait2 the netpoller uses.)
+inline void sanitizer_release(void* obj) noexcept {
+#if JIFFY_TSAN
+  __tsan_release(obj);
+#else
+  (void)obj;
+#endif
+}
+inline void sanitizer_acquire(void* obj) noexcept {
+#if JIFFY_TSAN
+  __tsan_acquire(obj);
+#else
+  (void)obj;
 #endif
 }
 }  // namespace jiffy::detail
