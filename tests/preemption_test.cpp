@@ -528,6 +528,12 @@ TEST_CASE("no signal when fibers switch faster than the quantum or a fiber is al
   rt.spawn([] {
       auto until = std::chrono::steady_clock::now() + 200ms;
       while (std::chrono::steady_clock::now() < until) jiffy::this_fiber::yield();
+      // A yield with nothing else to run continues the slice: by now it is
+      // 200 ms old, and the next block_on's fiber may be queued while this
+      // one is still on its way out (rightly signalled, were the monitor to
+      // look in that moment; seen at -O0 beside other tests). End on a fresh
+      // slice instead.
+      jiffy::this_fiber::sleep_for(1ms);
     }).join();
   std::atomic<long> spin{0};
   rt.block_on([&] {
