@@ -173,7 +173,7 @@ inline void preempt_signal_handler(int sig, siginfo_t* info, void* ucv) noexcept
   sigemptyset(&set);
   sigaddset(&set, sig);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  if (!w->took_global_first) w->global_first = preempted_global_picks;
+  serve_global_first_after_preemption(w);
   if (fiber_control* next = pick_next(w)) {
     worker_counters::bump(w->counters.preemptions);
     self->async_preempted = true;  // back of this worker's private queue: resume here

@@ -325,22 +325,14 @@ inline void global_push(runtime_core* rt, fiber_control* f) noexcept {
   rt->global_lock.unlock();
 }
 
-inline fiber_control* global_pop(runtime_core* rt) noexcept {
-  if (rt->global_size.load(std::memory_order_relaxed) == 0) return nullptr;
-  rt->global_lock.lock();
-  fiber_control* f = rt->global.pop_front();
-  rt->global_size.store(rt->global.size(), std::memory_order_relaxed);
-  rt->global_lock.unlock();
-  return f;
-}
-
-// The global queue's first fiber if it was spawned or woken there (not
-// spilled from a ring): new work, which goes first after a preemption.
-inline fiber_control* global_pop_new_work(runtime_core* rt) noexcept {
+// The global queue's first fiber; with `only_new_work`, only if it was
+// spawned or woken there (not spilled from a ring): new work, which goes
+// first after a preemption.
+inline fiber_control* global_pop(runtime_core* rt, bool only_new_work = false) noexcept {
   if (rt->global_size.load(std::memory_order_relaxed) == 0) return nullptr;
   rt->global_lock.lock();
   fiber_control* f = rt->global.front();
-  if (f && !f->spilled)
+  if (f && !(only_new_work && f->spilled))
     rt->global.pop_front();
   else
     f = nullptr;
@@ -485,6 +477,17 @@ inline fiber_control* take_runnext(worker* w) noexcept {
 
 inline fiber_control* pick_in_usual_order(worker* w, runtime_core* rt, bool may_poll) noexcept;
 
+// How many global-queue fibers a worker runs, at most, before its own
+// queues after a preemption (the same bound as a runnext streak).
+inline constexpr unsigned preempted_global_picks = 16;
+
+// A slice ends by preemption: the next picks look at new global work first
+// (see pick_next), unless the preempted fiber was itself such a pick — then
+// the budget is not refilled, or the queue could be served first forever.
+inline void serve_global_first_after_preemption(worker* w) noexcept {
+  if (!w->took_global_first) w->global_first = preempted_global_picks;
+}
+
 // `may_poll` is false on the park path: a parking fiber holds the lock of
 // what it waits on until after the switch, and a poll could need that very
 // lock (a descriptor's).
@@ -501,7 +504,7 @@ inline fiber_control* pick_next(worker* w, bool may_poll = true) noexcept {
   // else. And bounded: after preempted_global_picks such picks in a row the
   // worker's own queues get a turn whatever the global queue holds.
   if (w->global_first > 0) {
-    if (fiber_control* f = global_pop_new_work(rt)) {
+    if (fiber_control* f = global_pop(rt, /*only_new_work=*/true)) {
       --w->global_first;
       w->took_global_first = true;
       return f;
@@ -687,10 +690,6 @@ inline void yield_fiber() noexcept {
   runtime_exit(this_cpu());
 }
 
-// How many global-queue fibers a worker runs, at most, before its own
-// queues after a preemption (the same bound as a runnext streak).
-inline constexpr unsigned preempted_global_picks = 16;
-
 // Where preempt_enable()/cond_resched() land when need_resched() is set.
 inline void preempt_schedule_impl() noexcept {
   cpu_local* cpu = this_cpu();
@@ -709,7 +708,7 @@ inline void preempt_schedule_impl() noexcept {
   // meant this slice after all, it sets the flag again at its next look.
   if (!meant_for_this_slice) return;
   runtime_enter(cpu);
-  if (!w->took_global_first) w->global_first = preempted_global_picks;
+  serve_global_first_after_preemption(w);
   if (fiber_control* next = pick_next(w)) {
     worker_counters::bump(w->counters.voluntary);
     switch_to(next, post_action{post_action::requeue});
