@@ -165,42 +165,40 @@ TEST_CASE("sleep_for and sleep_until wait at least as long as asked, on fibers a
   CHECK(tb >= 9ms);
 }
 
+namespace {
+// Ten fibers, spawned last-first, sleep until base + i * spacing (one base
+// for all, so a stall while they start cannot reorder the deadlines
+// themselves); returns the order they woke in. With `busy_past_deadlines`
+// the calling fiber computes until every deadline has passed, so all ten
+// timers fire in one pass.
+std::vector<int> wake_order(jiffy::runtime& rt, std::chrono::microseconds spacing, bool busy_past_deadlines) {
+  std::vector<int> order;
+  rt.block_on([&] {
+    auto base = std::chrono::steady_clock::now() + 20ms;
+    std::vector<jiffy::fiber> fs;
+    for (int i = 9; i >= 0; --i)
+      fs.push_back(jiffy::spawn([&order, base, spacing, i] {
+        jiffy::this_fiber::sleep_until(base + spacing * i);
+        order.push_back(i);
+      }));
+    if (busy_past_deadlines) {
+      jiffy::this_fiber::yield();  // they all start and arm their timers
+      while (std::chrono::steady_clock::now() < base + spacing * 10 + 10ms) {
+      }
+    }
+    for (auto& f : fs) f.join();
+  });
+  return order;
+}
+}  // namespace
+
 TEST_CASE("many sleeping fibers wake in deadline order on one worker, also when their timers expire together") {
   test::watchdog wd(60s, "timers");
   jiffy::runtime rt({.workers = 1});
   const std::vector<int> in_order{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-  SUBCASE("deadlines apart") {
-    std::vector<int> order;
-    rt.block_on([&] {
-      // One base for all, so a stall while the fibers start cannot reorder
-      // the deadlines themselves.
-      auto base = std::chrono::steady_clock::now() + 20ms;
-      std::vector<jiffy::fiber> fs;
-      for (int i = 9; i >= 0; --i)
-        fs.push_back(jiffy::spawn([&order, base, i] {
-          jiffy::this_fiber::sleep_until(base + std::chrono::milliseconds(5 * i));
-          order.push_back(i);
-        }));
-      for (auto& f : fs) f.join();
-    });
-    CHECK(order == in_order);
-  }
+  SUBCASE("deadlines apart") { CHECK(wake_order(rt, 5ms, false) == in_order); }
   SUBCASE("deadlines that pass while the worker is busy, fired in one go") {
-    std::vector<int> order;
-    rt.block_on([&] {
-      auto base = std::chrono::steady_clock::now() + 20ms;
-      std::vector<jiffy::fiber> fs;
-      for (int i = 9; i >= 0; --i)
-        fs.push_back(jiffy::spawn([&order, base, i] {
-          jiffy::this_fiber::sleep_until(base + std::chrono::microseconds(i));
-          order.push_back(i);
-        }));
-      jiffy::this_fiber::yield();  // they all start and arm their timers
-      while (std::chrono::steady_clock::now() < base + 10ms) {
-      }
-      for (auto& f : fs) f.join();
-    });
-    CHECK(order == in_order);
+    CHECK(wake_order(rt, 1us, true) == in_order);
   }
 }
 
