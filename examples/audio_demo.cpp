@@ -19,15 +19,16 @@
 // counted as missed too, as with a buffer underrun.
 //
 // Usage: audio_demo [--seconds S] [--quantum-us Q] [--help]
+#include "common/cli.hpp"
+#include "common/percentiles.hpp"
+
 #include <jiffy/jiffy.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <string>
 #include <vector>
 
 using namespace std::chrono;
@@ -100,55 +101,43 @@ outcome run(const scenario& s, seconds length, microseconds quantum) {
   o.periods = periods;
   o.callbacks = lateness_ms.size();
   o.missed = missed;
-  if (!lateness_ms.empty()) {
-    o.p50_ms = lateness_ms[lateness_ms.size() / 2];
-    o.p99_ms = lateness_ms[std::min(lateness_ms.size() - 1, lateness_ms.size() * 99 / 100)];
-    o.max_ms = lateness_ms.back();
-  }
+  o.p50_ms = examples::percentile(lateness_ms, 50);
+  o.p99_ms = examples::percentile(lateness_ms, 99);
+  o.max_ms = examples::percentile(lateness_ms, 100);
   auto st = rt.stats();
   o.preemptions = st.preemptions;
   o.voluntary = st.voluntary_reschedules;
   return o;
 }
 
-[[noreturn]] void usage(int code) {
-  std::fprintf(code ? stderr : stdout,
-               "usage: audio_demo [--seconds S] [--quantum-us Q]\n"
-               "  --seconds S     how long each model runs (default 2)\n"
-               "  --quantum-us Q  the preemption quantum in microseconds, 50 or more (default 1000)\n"
-               "Runs a 2 ms periodic 'audio' fiber next to two fibers computing 5 ms at a time,\n"
-               "on one worker, under each preemption model, and prints the audio fiber's lateness.\n");
-  std::exit(code);
-}
+const examples::cli::program program{
+    "audio_demo",
+    "usage: audio_demo [--seconds S] [--quantum-us Q]\n"
+    "  --seconds S     how long each model runs (default 2)\n"
+    "  --quantum-us Q  the preemption quantum in microseconds, 50 or more (default 1000)\n"
+    "Runs a 2 ms periodic 'audio' fiber next to two fibers computing 5 ms at a time,\n"
+    "on one worker, under each preemption model, and prints the audio fiber's lateness.\n"};
 
-long parse_number(const char* flag, const char* text, long min) {
-  char* end = nullptr;
-  long v = text ? std::strtol(text, &end, 10) : 0;
-  if (!text || *end || v < min) {
-    std::fprintf(stderr, "audio_demo: %s needs a whole number of at least %ld (got '%s')\n", flag, min,
-                 text ? text : "");
-    usage(2);
+struct config {
+  long seconds_per_model = 2;
+  long quantum_us = 1000;
+};
+
+config parse_command_line(int argc, char** argv) {
+  config cfg;
+  examples::cli::arguments args(program, argc, argv);
+  while (args.next()) {
+    if (args.is("--seconds")) cfg.seconds_per_model = args.number_at_least(1);
+    else if (args.is("--quantum-us")) cfg.quantum_us = args.number_at_least(50);
+    else args.reject_unknown();
   }
-  return v;
+  return cfg;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  long secs = 2, quantum_us = 1000;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h")
-      usage(0);
-    else if (a == "--seconds")
-      secs = parse_number("--seconds", i + 1 < argc ? argv[++i] : nullptr, 1);
-    else if (a == "--quantum-us")
-      quantum_us = parse_number("--quantum-us", i + 1 < argc ? argv[++i] : nullptr, 50);
-    else {
-      std::fprintf(stderr, "audio_demo: unknown option '%s'\n", argv[i]);
-      usage(2);
-    }
-  }
+  config cfg = parse_command_line(argc, argv);
 
   const scenario scenarios[] = {
       {"none", jiffy::preempt_mode::none, false},
@@ -157,11 +146,11 @@ int main(int argc, char** argv) {
       {"full", jiffy::preempt_mode::full, false},
   };
   std::printf("1 worker: an audio fiber due every 2 ms, 2 fibers computing 5 ms at a time; quantum %ld us, %ld s per model\n\n",
-              quantum_us, secs);
+              cfg.quantum_us, cfg.seconds_per_model);
   std::printf("%-28s %8s %8s %10s %10s %10s %12s\n", "model", "periods", "missed", "p50 late", "p99 late", "max late",
               "switches*");
   for (const scenario& s : scenarios) {
-    outcome o = run(s, seconds(secs), microseconds(quantum_us));
+    outcome o = run(s, seconds(cfg.seconds_per_model), microseconds(cfg.quantum_us));
     std::printf("%-28s %8zu %8zu %8.2f ms %7.2f ms %7.2f ms %12llu\n", s.name, o.periods, o.missed, o.p50_ms, o.p99_ms,
                 o.max_ms, static_cast<unsigned long long>(o.preemptions + o.voluntary));
   }

@@ -13,15 +13,17 @@
 //
 // Usage: echo_client [--port P] [--address A] [--connections C] [--messages M]
 //                    [--size B] [--workers W] [--timeout-s T] [--help]
+#include "common/cli.hpp"
+#include "common/network_options.hpp"
+#include "common/percentiles.hpp"
+
 #include <jiffy/jiffy.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
-#include <string_view>
 #include <vector>
 
 using namespace std::chrono;
@@ -29,14 +31,40 @@ using namespace std::chrono;
 namespace {
 
 struct config {
-  std::string address = "127.0.0.1";
-  long port = 7000;
+  examples::network_options net{.port = 7000, .workers = 2};
   long connections = 4;
   long messages = 1000;  // per connection
   long size = 64;        // bytes per message, newline included
-  long workers = 2;
   long timeout_s = 10;
 };
+
+const examples::cli::program program{
+    "echo_client",
+    "usage: echo_client [--port P] [--address A] [--connections C] [--messages M] [--size B]\n"
+    "                   [--workers W] [--timeout-s T]\n"
+    "  --port P          the echo server's port, 1..65535 (default 7000)\n"
+    "  --address A       the echo server's address (default 127.0.0.1)\n"
+    "  --connections C   concurrent connections, 1..10000 (default 4)\n"
+    "  --messages M      messages per connection, 1..100000000 (default 1000)\n"
+    "  --size B          bytes per message, newline included, 1..1048576 (default 64)\n"
+    "  --workers W       worker threads, 1..1024 (default 2)\n"
+    "  --timeout-s T     seconds to wait for a connect or an echo, 1..3600 (default 10)\n"
+    "Sends each message, waits for its echo, checks it byte for byte; reports round trips.\n"
+    "Exits 0 if every echo was intact, 1 otherwise.\n"};
+
+config parse_command_line(int argc, char** argv) {
+  config cfg;
+  examples::cli::arguments args(program, argc, argv);
+  while (args.next()) {
+    if (cfg.net.read(args, 1)) continue;
+    if (args.is("--connections")) cfg.connections = args.number(1, 10000);
+    else if (args.is("--messages")) cfg.messages = args.number(1, 100000000);
+    else if (args.is("--size")) cfg.size = args.number(1, 1 << 20);
+    else if (args.is("--timeout-s")) cfg.timeout_s = args.number(1, 3600);
+    else args.reject_unknown();
+  }
+  return cfg;
+}
 
 // Message `n` of connection `c`: "c=3 n=17 " then filler, then '\n', `size`
 // bytes in all (the label is cut short for tiny sizes).
@@ -83,76 +111,16 @@ connection_report run_connection(const config& cfg, const jiffy::ip_endpoint& se
   return rep;
 }
 
-[[noreturn]] void usage(int code) {
-  std::fprintf(code ? stderr : stdout,
-               "usage: echo_client [--port P] [--address A] [--connections C] [--messages M] [--size B]\n"
-               "                   [--workers W] [--timeout-s T]\n"
-               "  --port P          the echo server's port, 1..65535 (default 7000)\n"
-               "  --address A       the echo server's address (default 127.0.0.1)\n"
-               "  --connections C   concurrent connections, 1..10000 (default 4)\n"
-               "  --messages M      messages per connection, 1..100000000 (default 1000)\n"
-               "  --size B          bytes per message, newline included, 1..1048576 (default 64)\n"
-               "  --workers W       worker threads, 1..1024 (default 2)\n"
-               "  --timeout-s T     seconds to wait for a connect or an echo, 1..3600 (default 10)\n"
-               "Sends each message, waits for its echo, checks it byte for byte; reports round trips.\n"
-               "Exits 0 if every echo was intact, 1 otherwise.\n");
-  std::exit(code);
-}
-
-long parse_number(const char* flag, const char* text, long min, long max) {
-  char* end = nullptr;
-  long v = text ? std::strtol(text, &end, 10) : 0;
-  if (!text || !*text || *end || v < min || v > max) {
-    std::fprintf(stderr, "echo_client: %s needs a whole number from %ld to %ld (got '%s')\n", flag, min, max,
-                 text ? text : "");
-    usage(2);
-  }
-  return v;
-}
-
-config parse_command_line(int argc, char** argv) {
-  config cfg;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (a == "--help" || a == "-h") {
-      usage(0);
-    } else if (a == "--port") {
-      cfg.port = parse_number("--port", next, 1, 65535), ++i;
-    } else if (a == "--address") {
-      if (!next || !jiffy::ip_endpoint::parse(next, 0)) {
-        std::fprintf(stderr, "echo_client: --address needs an IPv4 or IPv6 address (got '%s')\n", next ? next : "");
-        usage(2);
-      }
-      cfg.address = next, ++i;
-    } else if (a == "--connections") {
-      cfg.connections = parse_number("--connections", next, 1, 10000), ++i;
-    } else if (a == "--messages") {
-      cfg.messages = parse_number("--messages", next, 1, 100000000), ++i;
-    } else if (a == "--size") {
-      cfg.size = parse_number("--size", next, 1, 1 << 20), ++i;
-    } else if (a == "--workers") {
-      cfg.workers = parse_number("--workers", next, 1, 1024), ++i;
-    } else if (a == "--timeout-s") {
-      cfg.timeout_s = parse_number("--timeout-s", next, 1, 3600), ++i;
-    } else {
-      std::fprintf(stderr, "echo_client: unknown option '%s'\n", argv[i]);
-      usage(2);
-    }
-  }
-  return cfg;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   config cfg = parse_command_line(argc, argv);
-  jiffy::ip_endpoint server = jiffy::ip_endpoint::parse(cfg.address, static_cast<std::uint16_t>(cfg.port)).value;
+  jiffy::ip_endpoint server = cfg.net.endpoint();
   std::vector<connection_report> reports(static_cast<std::size_t>(cfg.connections));
 
   auto start = steady_clock::now();
   {
-    jiffy::runtime rt({.workers = static_cast<unsigned>(cfg.workers)});
+    jiffy::runtime rt(cfg.net.runtime());
     rt.block_on([&] {
       std::vector<jiffy::fiber> fibers;
       for (long i = 0; i < cfg.connections; ++i)
@@ -167,13 +135,13 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < reports.size(); ++i) {
     all.insert(all.end(), reports[i].latencies_us.begin(), reports[i].latencies_us.end());
     if (reports[i].problem.empty()) continue;
-    if (failed++ == 0) std::fprintf(stderr, "echo_client: connection %zu: %s\n", i, reports[i].problem.c_str());
+    if (failed++ == 0) std::fprintf(stderr, "%s: connection %zu: %s\n", program.name, i, reports[i].problem.c_str());
   }
   std::sort(all.begin(), all.end());
-  auto pct = [&](std::size_t p) { return all.empty() ? 0u : all[std::min(all.size() - 1, all.size() * p / 100)]; };
   std::printf("%zu round trips of %ld bytes on %ld connections in %.3f s: %.0f round trips/s\n", all.size(), cfg.size,
               cfg.connections, secs, secs > 0 ? static_cast<double>(all.size()) / secs : 0.0);
-  std::printf("latency: p50 %u us, p99 %u us, max %u us\n", pct(50), pct(99), all.empty() ? 0u : all.back());
+  std::printf("latency: p50 %u us, p99 %u us, max %u us\n", examples::percentile(all, 50), examples::percentile(all, 99),
+              examples::percentile(all, 100));
   if (failed) {
     std::printf("FAILED: %d of %ld connections saw a lost, short or wrong echo\n", failed, cfg.connections);
     return 1;

@@ -28,25 +28,28 @@
 //    keep-alive connections, let requests in progress finish and send their
 //    response (with Connection: close), then exit 0. The signals are blocked
 //    before the runtime starts (every thread inherits the mask) and read from
-//    a signalfd by a fiber.
+//    a signalfd by a fiber (examples/common/server_main.hpp, shared with
+//    echo_server, as is the connection bookkeeping, connection_server.hpp).
 //  * Prints exactly "listening on ADDRESS:PORT" (flushed) once it accepts.
 //
 // Usage: http_server [--port P] [--address A] [--workers W] [--preempt none|voluntary|full]
 //                    [--quantum-us Q] [--log-requests] [--help]
+#include "common/cli.hpp"
+#include "common/connection_server.hpp"
+#include "common/network_options.hpp"
+#include "common/server_main.hpp"
 #include "http_parser.hpp"
 
 #include <jiffy/jiffy.hpp>
 
 #include <atomic>
 #include <chrono>
-#include <csignal>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
-#include <sys/signalfd.h>
-#include <unordered_set>
+#include <sys/socket.h>
 #include <vector>
 
 using namespace std::chrono;
@@ -61,13 +64,24 @@ constexpr auto linger_time = seconds(1);
 const http::limits request_limits{.max_head_bytes = 8192, .max_headers = 64, .max_body_bytes = 1u << 20};
 
 struct config {
-  std::string address = "127.0.0.1";
-  long port = 8080;
-  long workers = 0;  // one per hardware thread
+  examples::network_options net{.port = 8080, .workers = 0};  // workers: one per hardware thread
   jiffy::preempt_mode preempt = jiffy::preempt_mode::full;
   long quantum_us = 1000;
   bool log_requests = false;
 };
+
+const examples::cli::program program{
+    "http_server",
+    "usage: http_server [--port P] [--address A] [--workers W] [--preempt none|voluntary|full]\n"
+    "                   [--quantum-us Q] [--log-requests]\n"
+    "  --port P          TCP port, 0..65535; 0 picks a free one (default 8080)\n"
+    "  --address A       IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
+    "  --workers W       worker threads, 1..1024 (default: one per hardware thread)\n"
+    "  --preempt M       preemption model: none, voluntary or full (default full)\n"
+    "  --quantum-us Q    preemption quantum in microseconds, 50..10000000 (default 1000)\n"
+    "  --log-requests    print \"METHOD TARGET\" on stdout as each request starts\n"
+    "Routes: GET/HEAD /hello, GET/HEAD /work?ms=N (computes N ms, 0..10000, without yielding).\n"
+    "Prints \"listening on ADDRESS:PORT\" once ready; SIGINT/SIGTERM finish in-flight requests, then exit 0.\n"};
 
 // ---- responses ------------------------------------------------------------
 
@@ -200,68 +214,39 @@ struct connection {
 
 class server {
  public:
-  server(jiffy::tcp_listener listener, const config& cfg) : listener_(std::move(listener)), cfg_(cfg) {}
+  server(jiffy::tcp_listener listener, const config& cfg)
+      : connections_(program.name, std::move(listener)), cfg_(cfg) {}
 
-  // Accepts until the listener is closed, one fiber per connection.
   void accept_loop() {
-    for (;;) {
-      auto c = listener_.accept();
-      if (!c) {
-        if (c.error == std::errc::operation_canceled || c.error == std::errc::bad_file_descriptor) return;
-        std::fprintf(stderr, "http_server: accept: %s\n", c.error.message().c_str());
-        jiffy::this_fiber::sleep_for(milliseconds(10));  // a transient failure (ENOBUFS, say): try again
-        continue;
-      }
-      if (stopping_.load()) continue;  // accepted as we stopped: dropped, which closes it
-      active_.add();
-      c.value.set_nodelay();
-      jiffy::spawn([this, s = std::move(c.value)]() mutable {
-        connection conn{std::move(s)};
-        enlist(conn);
-        serve(conn);
-        delist(conn);
-        active_.done();
-      }).detach();
-    }
+    connections_.accept_loop([this](connection& c) { serve(c); });
   }
 
   // The start of a graceful shutdown: no new connections, idle ones closed.
+  // An idle reader sees end of stream and leaves; a busy one sees stopping()
+  // when its response is ready and closes after it. (With enter_idle's
+  // order, one of the two sides always sees the other.)
   void begin_shutdown() {
-    {
-      std::lock_guard<jiffy::mutex> lk(mu_);  // keeps every listed connection alive while we look
-      if (stopping_.exchange(true)) return;
-      // An idle reader sees end of stream and leaves; a busy one sees
-      // stopping_ when its response is ready and closes after it. (With
-      // enter_idle's order, one of the two sides always sees the other.)
-      for (connection* c : connections_)
-        if (c->idle.load()) c->stream.shutdown(SHUT_RD);
-    }
-    listener_.close();  // wakes accept_loop with operation_canceled
+    connections_.begin_shutdown([](connection& c) {
+      if (c.idle.load()) c.stream.shutdown(SHUT_RD);
+    });
   }
 
-  void wait_for_connections() { active_.wait(); }
+  void wait_for_connections() { connections_.wait_for_connections(); }
 
  private:
-  void enlist(connection& c) {
-    std::lock_guard<jiffy::mutex> lk(mu_);
-    connections_.insert(&c);
-  }
-  void delist(connection& c) {
-    std::lock_guard<jiffy::mutex> lk(mu_);
-    connections_.erase(&c);
-  }
   // Marks the connection idle unless the server is stopping (then false).
   // Sequentially consistent, against begin_shutdown's store-then-look: either
-  // we see stopping_, or begin_shutdown sees us idle and shuts our reading
+  // we see stopping(), or begin_shutdown sees us idle and shuts our reading
   // side (or both). No lock per request: all connections would share it.
   bool enter_idle(connection& c) {
     c.idle.store(true);
-    return !stopping_.load();
+    return !stopping();
   }
   static void leave_idle(connection& c) { c.idle.store(false); }
-  bool stopping() const { return stopping_.load(); }
+  bool stopping() const { return connections_.stopping(); }
 
   void serve(connection& c) {
+    c.stream.set_nodelay();
     input_buffer in;
     std::string out;
     http::request_parser parser(request_limits);
@@ -338,98 +323,30 @@ class server {
     std::fflush(stdout);
   }
 
-  jiffy::tcp_listener listener_;
+  examples::connection_server<connection> connections_;
   const config& cfg_;
-  jiffy::mutex mu_;  // guards connections_ (membership only)
-  std::atomic<bool> stopping_{false};
-  std::unordered_set<connection*> connections_;
-  jiffy::wait_group active_;
 };
-
-// ---- signals --------------------------------------------------------------
-
-// Blocks SIGINT and SIGTERM in this thread (and every thread it creates
-// later, the runtime's workers included), so they queue on a signalfd.
-int block_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return -1;
-  return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-}
-
-// Parks until a stop signal arrives (true) or the signalfd is closed (false).
-bool wait_for_stop_signal(jiffy::file& signals) {
-  signalfd_siginfo info;
-  auto r = signals.read(&info, sizeof info);
-  return r && r.value == sizeof info;
-}
 
 // ---- command line ---------------------------------------------------------
 
-[[noreturn]] void usage(int code) {
-  std::fprintf(code ? stderr : stdout,
-               "usage: http_server [--port P] [--address A] [--workers W] [--preempt none|voluntary|full]\n"
-               "                   [--quantum-us Q] [--log-requests]\n"
-               "  --port P          TCP port, 0..65535; 0 picks a free one (default 8080)\n"
-               "  --address A       IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
-               "  --workers W       worker threads, 1..1024 (default: one per hardware thread)\n"
-               "  --preempt M       preemption model: none, voluntary or full (default full)\n"
-               "  --quantum-us Q    preemption quantum in microseconds, 50..10000000 (default 1000)\n"
-               "  --log-requests    print \"METHOD TARGET\" on stdout as each request starts\n"
-               "Routes: GET/HEAD /hello, GET/HEAD /work?ms=N (computes N ms, 0..10000, without yielding).\n"
-               "Prints \"listening on ADDRESS:PORT\" once ready; SIGINT/SIGTERM finish in-flight requests, then exit 0.\n");
-  std::exit(code);
-}
-
-long parse_number(const char* flag, const char* text, long min, long max) {
-  char* end = nullptr;
-  long v = text ? std::strtol(text, &end, 10) : 0;
-  if (!text || !*text || *end || v < min || v > max) {
-    std::fprintf(stderr, "http_server: %s needs a whole number from %ld to %ld (got '%s')\n", flag, min, max,
-                 text ? text : "");
-    usage(2);
-  }
-  return v;
-}
-
-jiffy::preempt_mode parse_preempt(const char* text) {
+jiffy::preempt_mode parse_preempt(examples::cli::arguments& args) {
+  const char* text = args.value();
   std::string_view t = text ? text : "";
   if (t == "none") return jiffy::preempt_mode::none;
   if (t == "voluntary") return jiffy::preempt_mode::voluntary;
   if (t == "full") return jiffy::preempt_mode::full;
-  std::fprintf(stderr, "http_server: --preempt needs none, voluntary or full (got '%s')\n", text ? text : "");
-  usage(2);
+  args.reject("--preempt needs none, voluntary or full" + args.got(text));
 }
 
 config parse_command_line(int argc, char** argv) {
   config cfg;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (a == "--help" || a == "-h") {
-      usage(0);
-    } else if (a == "--port") {
-      cfg.port = parse_number("--port", next, 0, 65535), ++i;
-    } else if (a == "--address") {
-      if (!next || !jiffy::ip_endpoint::parse(next, 0)) {
-        std::fprintf(stderr, "http_server: --address needs an IPv4 or IPv6 address (got '%s')\n", next ? next : "");
-        usage(2);
-      }
-      cfg.address = next, ++i;
-    } else if (a == "--workers") {
-      cfg.workers = parse_number("--workers", next, 1, 1024), ++i;
-    } else if (a == "--preempt") {
-      cfg.preempt = parse_preempt(next), ++i;
-    } else if (a == "--quantum-us") {
-      cfg.quantum_us = parse_number("--quantum-us", next, 50, 10000000), ++i;
-    } else if (a == "--log-requests") {
-      cfg.log_requests = true;
-    } else {
-      std::fprintf(stderr, "http_server: unknown option '%s'\n", argv[i]);
-      usage(2);
-    }
+  examples::cli::arguments args(program, argc, argv);
+  while (args.next()) {
+    if (cfg.net.read(args, 0)) continue;
+    if (args.is("--preempt")) cfg.preempt = parse_preempt(args);
+    else if (args.is("--quantum-us")) cfg.quantum_us = args.number(50, 10000000);
+    else if (args.is("--log-requests")) cfg.log_requests = true;
+    else args.reject_unknown();
   }
   return cfg;
 }
@@ -438,39 +355,8 @@ config parse_command_line(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   config cfg = parse_command_line(argc, argv);
-
-  int sfd = block_stop_signals();  // before the runtime: its threads inherit the mask
-  if (sfd < 0) {
-    std::fprintf(stderr, "http_server: cannot set up signal handling: %s\n", std::strerror(errno));
-    return 1;
-  }
-  auto at = jiffy::ip_endpoint::parse(cfg.address, static_cast<std::uint16_t>(cfg.port)).value;
-  auto listener = jiffy::tcp_listener::bind(at);
-  if (!listener) {
-    std::fprintf(stderr, "http_server: cannot listen on %s: %s\n", at.to_string().c_str(),
-                 listener.error.message().c_str());
-    return 1;
-  }
-
-  jiffy::ip_endpoint bound = listener.value.local_endpoint().value;  // the real port when --port 0
-
-  jiffy::runtime rt({.workers = static_cast<unsigned>(cfg.workers),
-                     .preempt = cfg.preempt,
-                     .quantum = microseconds(cfg.quantum_us)});
-  rt.block_on([&] {
-    jiffy::file signals(sfd);
-    server srv(std::move(listener.value), cfg);
-    jiffy::fiber watcher = jiffy::spawn([&] {
-      wait_for_stop_signal(signals);  // a signal, or closed because the server ended on its own
-      srv.begin_shutdown();
-    });
-    std::printf("listening on %s\n", bound.to_string().c_str());
-    std::fflush(stdout);
-    srv.accept_loop();
-    srv.begin_shutdown();  // if the loop ended without a signal
-    srv.wait_for_connections();
-    signals.close();
-    watcher.join();
-  });
-  return 0;
+  jiffy::runtime_options options = cfg.net.runtime();
+  options.preempt = cfg.preempt;
+  options.quantum = microseconds(cfg.quantum_us);
+  return examples::serve_until_stopped<server>(program.name, cfg.net.endpoint(), options, cfg);
 }
