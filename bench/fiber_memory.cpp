@@ -16,6 +16,8 @@
 // first frames live at the top of their stack); page tables are not in RSS
 // and are reported separately (VmPTE), as is the virtual reservation.
 
+#include "support/cli.hpp"
+
 #include <jiffy/jiffy.hpp>
 
 #include <chrono>
@@ -68,25 +70,32 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-unsigned long parse_count(const char* arg, const char* what) {
-  char* end = nullptr;
-  unsigned long v = std::strtoul(arg, &end, 10);
-  if (!end || *end != '\0' || v == 0) {
-    std::fprintf(stderr, "fiber_memory: bad %s '%s' (a positive integer)\n", what, arg);
-    std::exit(2);
+struct settings {
+  unsigned long fibers = 100000;
+  unsigned workers = 1;
+};
+
+settings parse_args(int argc, char** argv) {
+  settings s;
+  bench::cli::args args(argc, argv, "[fibers (default 100000)] [workers (default 1)]",
+                        "The memory a parked fiber costs (see the comment atop bench/fiber_memory.cpp).\n");
+  int place = 0;
+  while (args.next()) {
+    if (!args.positional() || place == 2) args.unknown();
+    if (place++ == 0)
+      s.fibers = static_cast<unsigned long>(args.integer(1, 100000000));
+    else
+      s.workers = static_cast<unsigned>(args.integer(1, 4096));
   }
-  return v;
+  return s;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 3) {
-    std::fprintf(stderr, "usage: %s [fibers (default 100000)] [workers (default 1)]\n", argv[0]);
-    return 2;
-  }
-  const unsigned long fibers = argc > 1 ? parse_count(argv[1], "fiber count") : 100000;
-  const unsigned workers = argc > 2 ? static_cast<unsigned>(parse_count(argv[2], "worker count")) : 1;
+  const settings s = parse_args(argc, argv);
+  const unsigned long fibers = s.fibers;
+  const unsigned workers = s.workers;
 
   jiffy::runtime rt({.workers = workers, .preempt = jiffy::preempt_mode::none});
   const proc_status before = read_status();

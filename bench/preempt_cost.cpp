@@ -9,8 +9,11 @@
 // yielding. A work unit is 16 xorshift64 steps on a fiber-local value, then a
 // relaxed store of the result and of the fiber's unit count (plain stores the
 // main thread reads: one writer each). Each unit also reads the time stamp
-// counter (rdtsc; cntvct_el0 on AArch64) — code inlined into the executable,
-// so preemptible — for the direct measurement below. Under `none` the first
+// counter (bench::ticks_stop(), support/ticks.hpp: `lfence; rdtsc`, or
+// `isb; mrs cntvct_el0` on AArch64: the previous unit has completed when it
+// reads; one fence, not ticks_start()'s two, as a switch takes microseconds)
+// — code inlined into the executable, so preemptible — for the direct
+// measurement below. Under `none` the first
 // fiber runs alone; the work done per second is the same either way, and
 // that is the baseline.
 //
@@ -39,7 +42,7 @@
 //      the preempted fiber began to the first the next one begins — the
 //      signal's delivery, the handler, the pick and the switch, and the
 //      sigreturn that resumes the next fiber (which was itself preempted in
-//      the handler), plus up to one work unit (~30 ns). (A fiber preempted
+//      the handler), plus up to one work unit (~40 ns). (A fiber preempted
 //      between reading the TSC and publishing it hides that one switch; the
 //      word is written in one store so it can never pair one fiber's time
 //      with the other's tag.) Percentiles over every switch in the windows.
@@ -64,7 +67,14 @@
 // is pinned to the first allowed CPU and every worker thread (from inside a
 // fiber) to the second, so the OS cannot move them around between windows.
 //
+// Percentiles and medians are nearest-rank (support/percentile.hpp).
+//
 // The targets: throughput >= 99% of `none` at 1 ms, >= 97% at 100 µs.
+
+#include "support/cli.hpp"
+#include "support/percentile.hpp"
+#include "support/pinning.hpp"
+#include "support/ticks.hpp"
 
 #include <jiffy/jiffy.hpp>
 
@@ -74,38 +84,28 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <pthread.h>
-#include <sched.h>
 #include <string>
 #include <thread>
 #include <unistd.h>
 #include <vector>
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-constexpr const char* kUsage = "[--rounds N] [--window S] [--cost-quantum-us N] [--no-pin] [--quick]";
+constexpr const char* kSynopsis = "[--rounds N] [--window S] [--cost-quantum-us N] [--no-pin] [--quick]";
 
-// A cycle counter read by inline code (preemptible, unlike a vDSO call).
-inline std::uint64_t ticks() noexcept {
-#if defined(__x86_64__)
-  return __rdtsc();
-#elif defined(__aarch64__)
-  std::uint64_t v;
-  asm volatile("isb; mrs %0, cntvct_el0" : "=r"(v));
-  return v;
-#else
-  return static_cast<std::uint64_t>(clock_type::now().time_since_epoch().count());
-#endif
-}
+constexpr const char* kHelp =
+    "What `full` preemption costs a CPU-bound program (see the comment atop\n"
+    "bench/preempt_cost.cpp).\n\n"
+    "  --rounds N           timed rounds, each visiting every configuration (default 25)\n"
+    "  --window S           seconds counted per visit (default 0.1)\n"
+    "  --cost-quantum-us N  the quantum of the 4th configuration, in us (default 50)\n"
+    "  --no-pin             do not pin the main thread and the workers to CPUs\n"
+    "  --quick              2 rounds of 20 ms windows: a smoke test\n";
 
 struct options {
   int rounds = 25;
@@ -121,28 +121,14 @@ struct pinning {
   int helper_cpu = -1, worker_cpu = -1;
 };
 
-void pin_this_thread(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
-
 // The first two allowed CPUs; pins the calling (main) thread to the first.
 pinning setup_pinning(bool wanted) {
   pinning p;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (!wanted || sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2) return p;
-  for (int c = 0; c < CPU_SETSIZE && p.worker_cpu < 0; ++c) {
-    if (!CPU_ISSET(c, &set)) continue;
-    if (p.helper_cpu < 0)
-      p.helper_cpu = c;
-    else
-      p.worker_cpu = c;
-  }
-  pin_this_thread(p.helper_cpu);
-  p.enabled = true;
+  const std::vector<int> cpus = bench::allowed_cpus();
+  if (!wanted || cpus.size() < 2) return p;
+  p.helper_cpu = cpus[0];
+  p.worker_cpu = cpus[1];
+  p.enabled = bench::pin_this_thread(p.helper_cpu);
   return p;
 }
 
@@ -193,6 +179,16 @@ struct bench_runtime {
   }
 };
 
+// The computing part of a work unit: 16 xorshift64 steps.
+inline std::uint64_t work_unit(std::uint64_t x) noexcept {
+  for (int k = 0; k < 16; ++k) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+  }
+  return x;
+}
+
 // One fiber's loop. Both fibers of a runtime share one worker thread, so the
 // relaxed atomics are plain loads and stores; they are atomics only so the
 // compiler re-reads what the other fiber (or the main thread) wrote.
@@ -209,7 +205,7 @@ void cpu_bound(bench_runtime& br, int me) {
       continue;
     }
     const std::uint64_t prev = br.last.load(std::memory_order_relaxed);
-    const std::uint64_t t = ticks();
+    const std::uint64_t t = bench::ticks_stop();
     if ((prev & 1) != tag && br.recording.load(std::memory_order_relaxed)) {
       // The other fiber ran the last unit: this one was just switched back in.
       std::size_t i = br.gap_count.load(std::memory_order_relaxed);
@@ -219,11 +215,7 @@ void cpu_bound(bench_runtime& br, int me) {
       }
     }
     br.last.store((t & ~std::uint64_t{1}) | tag, std::memory_order_relaxed);
-    for (int k = 0; k < 16; ++k) {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
-    }
+    x = work_unit(x);
     mine.sink.store(x, std::memory_order_relaxed);
     mine.units.store(++units, std::memory_order_relaxed);
   }
@@ -292,22 +284,18 @@ reference_result measure_signal_round_trip(const options& o, const pinning& pin,
   std::unique_ptr<std::uint64_t[]> gaps(new std::uint64_t[kGapCapacity]);
   std::size_t count = 0;  // written by the spinner only, read after join
   std::thread spinner([&] {
-    if (pin.enabled) pin_this_thread(pin.worker_cpu);
+    if (pin.enabled) bench::pin_this_thread(pin.worker_cpu);
     std::uint64_t x = 0x9e3779b97f4a7c15ULL, seen = g_handled.load(std::memory_order_relaxed);
-    std::uint64_t prev_t = ticks();
+    std::uint64_t prev_t = bench::ticks_stop();
     std::atomic<std::uint64_t> sink{0};
     while (!stop.load(std::memory_order_relaxed)) {
       const std::uint64_t h1 = g_handled.load(std::memory_order_relaxed);
-      const std::uint64_t t = ticks();
+      const std::uint64_t t = bench::ticks_stop();
       const std::uint64_t h2 = g_handled.load(std::memory_order_relaxed);
       if (h1 != seen && recording.load(std::memory_order_relaxed) && count < kGapCapacity) gaps[count++] = t - prev_t;
       seen = h2;
       prev_t = t;
-      for (int k = 0; k < 16; ++k) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-      }
+      x = work_unit(x);
       sink.store(x, std::memory_order_relaxed);
     }
   });
@@ -349,60 +337,32 @@ cpu_times read_cpu_times() {
   return t;
 }
 
-double percentile_sorted(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  std::size_t r = static_cast<std::size_t>(q * static_cast<double>(sorted.size()) + 0.999999);
-  r = std::clamp<std::size_t>(r, 1, sorted.size());
-  return sorted[r - 1];
-}
-
-double percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  return percentile_sorted(v, q);
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-double parse_positive(const char* prog, const char* flag, const char* arg) {
-  char* end = nullptr;
-  double v = arg ? std::strtod(arg, &end) : 0;
-  if (!arg || !end || *end != '\0' || !(v > 0)) {
-    std::fprintf(stderr, "%s: bad or missing value for %s\nusage: %s %s\n", prog, flag, prog, kUsage);
-    std::exit(2);
+options parse_args(int argc, char** argv) {
+  options o;
+  bench::cli::args args(argc, argv, kSynopsis, kHelp);
+  while (args.next()) {
+    if (args.is("--rounds"))
+      o.rounds = static_cast<int>(args.integer(1, 100000));
+    else if (args.is("--window"))
+      o.window = args.number(0.001, 3600);
+    else if (args.is("--cost-quantum-us"))
+      o.cost_quantum_us = static_cast<long>(args.integer(1, 10000000));
+    else if (args.is("--no-pin"))
+      o.pin = false;
+    else if (args.is("--quick"))
+      o.rounds = 2, o.window = 0.02, o.settle = 0.005, o.side_seconds = 0.1;
+    else
+      args.unknown();
   }
-  return v;
+  return o;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  options o;
-  for (int i = 1; i < argc; ++i) {
-    const char* a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (!std::strcmp(a, "--rounds"))
-      o.rounds = static_cast<int>(parse_positive(argv[0], a, v)), ++i;
-    else if (!std::strcmp(a, "--window"))
-      o.window = parse_positive(argv[0], a, v), ++i;
-    else if (!std::strcmp(a, "--cost-quantum-us"))
-      o.cost_quantum_us = static_cast<long>(parse_positive(argv[0], a, v)), ++i;
-    else if (!std::strcmp(a, "--no-pin"))
-      o.pin = false;
-    else if (!std::strcmp(a, "--quick"))
-      o.rounds = 2, o.window = 0.02, o.settle = 0.005, o.side_seconds = 0.1;
-    else {
-      std::fprintf(stderr, "%s: unknown argument '%s'\nusage: %s %s\n", argv[0], a, argv[0], kUsage);
-      return 2;
-    }
-  }
+  const options o = parse_args(argc, argv);
   const pinning pin = setup_pinning(o.pin);
-  const std::uint64_t tick_start = ticks();
-  const clock_type::time_point time_start = clock_type::now();
+  const double ns_per_tick = 1 / bench::ticks_per_ns();
 
   std::vector<std::unique_ptr<bench_runtime>> configs;
   auto add = [&configs](std::string name, jiffy::preempt_mode mode, long quantum_us, double target) {
@@ -422,7 +382,7 @@ int main(int argc, char** argv) {
     bench_runtime& br = *c;
     br.rt = std::make_unique<jiffy::runtime>(jiffy::runtime_options{
         .workers = 1, .preempt = br.mode, .quantum = std::chrono::microseconds(br.quantum_us)});
-    if (pin.enabled) br.rt->block_on([&pin] { pin_this_thread(pin.worker_cpu); });
+    if (pin.enabled) br.rt->block_on([&pin] { bench::pin_this_thread(pin.worker_cpu); });
     for (int f = 0; f < 2; ++f) br.fibers[f] = br.rt->spawn([&br, f] { cpu_bound(br, f); });
   }
 
@@ -448,8 +408,6 @@ int main(int argc, char** argv) {
     for (jiffy::fiber& f : c->fibers) f.join();
     c->rt.reset();
   }
-  const double ns_per_tick = std::chrono::duration<double, std::nano>(clock_type::now() - time_start).count() /
-                             static_cast<double>(ticks() - tick_start);
 
   // Throughput.
   const bench_runtime& none = *configs[0];
@@ -461,7 +419,7 @@ int main(int argc, char** argv) {
     const bench_runtime& br = *configs[c];
     for (int r = 0; r < o.rounds; ++r)
       ratios[c].push_back(br.units_per_s[static_cast<std::size_t>(r)] / none.units_per_s[static_cast<std::size_t>(r)]);
-    const double med = median(ratios[c]);
+    const double med = bench::median(ratios[c]);
     char target[32] = "—", met[8] = "—", slice[32] = "—";
     if (br.target > 0) {
       std::snprintf(target, sizeof target, ">= %.0f%%", br.target * 100);
@@ -469,8 +427,8 @@ int main(int argc, char** argv) {
     }
     if (br.preemptions > 0) std::snprintf(slice, sizeof slice, "%.0f us", br.seconds * 1e6 / static_cast<double>(br.preemptions));
     std::printf("| %s | %.4g | %.2f%% [%.2f, %.2f] | %.0f | %.0f | %.0f | %s | %s | %s |\n", br.name.c_str(),
-                median(br.units_per_s), med * 100, percentile(ratios[c], 0.25) * 100,
-                percentile(ratios[c], 0.75) * 100, static_cast<double>(br.preemptions) / br.seconds,
+                bench::median(br.units_per_s), med * 100, bench::percentile(ratios[c], 0.25) * 100,
+                bench::percentile(ratios[c], 0.75) * 100, static_cast<double>(br.preemptions) / br.seconds,
                 static_cast<double>(br.signals) / br.seconds, static_cast<double>(br.deferred) / br.seconds, slice,
                 target, met);
   }
@@ -496,8 +454,8 @@ int main(int argc, char** argv) {
       if (p > 0) lost.push_back((1 - ratios[c][static_cast<std::size_t>(r)]) / p * 1e9);
     }
     std::printf("| %s | %zu | %.0f | %.0f | %.0f | %.0f |\n", br.name.c_str(), gaps.size(),
-                percentile_sorted(gaps, 0.5), percentile_sorted(gaps, 0.9), percentile_sorted(gaps, 0.99),
-                median(lost));
+                bench::percentile_sorted(gaps, 0.5), bench::percentile_sorted(gaps, 0.9), bench::percentile_sorted(gaps, 0.99),
+                bench::median(lost));
   }
   {
     reference_result ref = measure_signal_round_trip(o, pin, ns_per_tick);
@@ -505,14 +463,14 @@ int main(int argc, char** argv) {
     std::printf("| reference: empty SIGUSR1 handler on a plain thread, no switch (%llu sent in %.1f s) | %zu | %.0f | "
                 "%.0f | %.0f | — |\n",
                 static_cast<unsigned long long>(ref.sent), o.side_seconds, ref.gaps_ns.size(),
-                percentile_sorted(ref.gaps_ns, 0.5), percentile_sorted(ref.gaps_ns, 0.9),
-                percentile_sorted(ref.gaps_ns, 0.99));
+                bench::percentile_sorted(ref.gaps_ns, 0.5), bench::percentile_sorted(ref.gaps_ns, 0.9),
+                bench::percentile_sorted(ref.gaps_ns, 0.99));
   }
 
   // Pure yield: no signal may be sent.
   {
     jiffy::runtime rt({.workers = 1, .preempt = jiffy::preempt_mode::full});
-    if (pin.enabled) rt.block_on([&pin] { pin_this_thread(pin.worker_cpu); });
+    if (pin.enabled) rt.block_on([&pin] { bench::pin_this_thread(pin.worker_cpu); });
     std::atomic<bool> stop{false};
     auto yielder = [&stop] {
       while (!stop.load(std::memory_order_relaxed)) jiffy::this_fiber::yield();

@@ -50,6 +50,7 @@
 // The target: p99 <= 1 quantum + 0.5 ms under `full`.
 
 #include "latency_common.hpp"
+#include "support/preempt_modes.hpp"
 
 #include <jiffy/jiffy.hpp>
 
@@ -73,99 +74,64 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-constexpr const char* kUsage =
-    "[--mode none|voluntary|full] [--quantum-us N] [--seconds S] [--wakeups N] [--hogs N] [--sleep-us N] "
+constexpr const char* kSynopsis =
+    "[--mode none|voluntary|full] [--quantum-us N] [--seconds S] [--wakeups N] [--hogs N] [--sleep-us N]\n"
     "[--hog-work add|clock] [--cond-resched] [--label TEXT] [--csv | --json] [--samples FILE] [--diagnose]";
 
-struct options {
+constexpr const char* kHelp =
+    "How late a sleeping fiber wakes up among fibers that never yield, on one worker\n"
+    "(see the comment atop bench/preempt_latency.cpp).\n\n"
+    "  --mode M        preemption model: none, voluntary or full (default full)\n"
+    "  --quantum-us N  the runtime's quantum in us (default 1000)\n"
+    "  --hog-work W    add: a counter only (default); clock: also steady_clock::now()\n"
+    "  --cond-resched  the hogs call jiffy::cond_resched() every iteration\n"
+    "  --samples FILE  write every wake-up to FILE: index start_us lateness_us\n"
+    "  --diagnose      list the latest wake-ups with the worker's and the monitor's scheduling\n";
+
+struct options : bench::workload_options {
   jiffy::preempt_mode mode = jiffy::preempt_mode::full;
   long quantum_us = 1000;
-  double seconds = 3;
-  long wakeups = 1000;
-  int hogs = 3;
-  long sleep_us = 2000;
   bool hog_clock = false;
   bool cond_resched = false;
   bool diagnose = false;
-  std::string label;
   std::string samples_file;
-  bench::output_format format = bench::output_format::text;
 };
 
-const char* mode_name(jiffy::preempt_mode m) {
-  switch (m) {
-    case jiffy::preempt_mode::none: return "none";
-    case jiffy::preempt_mode::voluntary: return "voluntary";
-    case jiffy::preempt_mode::full: return "full";
-  }
-  return "?";
+// The options only this program has; false if the current one is not one.
+bool parse_own_option(bench::cli::args& args, options& o) {
+  if (args.is("--mode"))
+    o.mode = bench::preempt_mode_named(args, args.text());
+  else if (args.is("--quantum-us"))
+    o.quantum_us = static_cast<long>(args.integer(1, 10000000));
+  else if (args.is("--hog-work"))
+    o.hog_clock = args.choice({"add", "clock"}) == 1;
+  else if (args.is("--cond-resched"))
+    o.cond_resched = true;
+  else if (args.is("--samples"))
+    o.samples_file = args.text();
+  else if (args.is("--diagnose"))
+    o.diagnose = true;
+  else
+    return false;
+  return true;
 }
 
 options parse(int argc, char** argv) {
   options o;
-  const char* prog = argv[0];
-  for (int i = 1; i < argc; ++i) {
-    const char* a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (!std::strcmp(a, "--mode")) {
-      if (!v) bench::usage_error(prog, kUsage, "missing value for", a);
-      if (!std::strcmp(v, "none"))
-        o.mode = jiffy::preempt_mode::none;
-      else if (!std::strcmp(v, "voluntary"))
-        o.mode = jiffy::preempt_mode::voluntary;
-      else if (!std::strcmp(v, "full"))
-        o.mode = jiffy::preempt_mode::full;
-      else
-        bench::usage_error(prog, kUsage, "unknown mode", v);
-      ++i;
-    } else if (!std::strcmp(a, "--quantum-us")) {
-      o.quantum_us = static_cast<long>(bench::parse_positive(prog, kUsage, a, v)), ++i;
-    } else if (!std::strcmp(a, "--seconds")) {
-      o.seconds = bench::parse_positive(prog, kUsage, a, v), ++i;
-    } else if (!std::strcmp(a, "--wakeups")) {
-      o.wakeups = static_cast<long>(bench::parse_positive(prog, kUsage, a, v)), ++i;
-    } else if (!std::strcmp(a, "--hogs")) {
-      o.hogs = static_cast<int>(bench::parse_positive(prog, kUsage, a, v)), ++i;
-    } else if (!std::strcmp(a, "--sleep-us")) {
-      o.sleep_us = static_cast<long>(bench::parse_positive(prog, kUsage, a, v)), ++i;
-    } else if (!std::strcmp(a, "--hog-work")) {
-      if (!v || (std::strcmp(v, "add") && std::strcmp(v, "clock"))) bench::usage_error(prog, kUsage, "bad --hog-work", v);
-      o.hog_clock = !std::strcmp(v, "clock");
-      ++i;
-    } else if (!std::strcmp(a, "--cond-resched")) {
-      o.cond_resched = true;
-    } else if (!std::strcmp(a, "--label")) {
-      if (!v) bench::usage_error(prog, kUsage, "missing value for", a);
-      o.label = v, ++i;
-    } else if (!std::strcmp(a, "--samples")) {
-      if (!v) bench::usage_error(prog, kUsage, "missing value for", a);
-      o.samples_file = v, ++i;
-    } else if (!std::strcmp(a, "--diagnose")) {
-      o.diagnose = true;
-    } else if (!std::strcmp(a, "--csv")) {
-      o.format = bench::output_format::csv;
-    } else if (!std::strcmp(a, "--json")) {
-      o.format = bench::output_format::json;
-    } else {
-      bench::usage_error(prog, kUsage, "unknown argument", a);
-    }
-  }
+  bench::cli::args args(argc, argv, kSynopsis, std::string(kHelp) + bench::kWorkloadHelp);
+  while (args.next())
+    if (!parse_own_option(args, o) && !bench::parse_workload_option(args, o)) args.unknown();
   if (o.label.empty()) {
-    o.label = std::string("jiffy ") + mode_name(o.mode) + (o.cond_resched ? "+cond_resched" : "") +
+    o.label = std::string("jiffy ") + bench::mode_name(o.mode) + (o.cond_resched ? "+cond_resched" : "") +
               (o.hog_clock ? " (hogs call now())" : "") + " q=" + std::to_string(o.quantum_us) + "us";
   }
   return o;
 }
 
-// One hog's counter, on its own cache line.
-struct alignas(64) hog_counter {
-  std::atomic<std::uint64_t> n{0};
-};
-
 // The hog loop, one instantiation per variant so the plain one has nothing
 // but the add and the flag test in it.
 template <bool Clock, bool CondResched>
-void hog(std::atomic<bool>& stop, hog_counter& c) {
+void hog(std::atomic<bool>& stop, bench::hog_counter& c) {
   while (!stop.load(std::memory_order_relaxed)) {
     if constexpr (Clock) {  // a call into the vDSO (the test keeps its result used)
       if (clock_type::now().time_since_epoch().count() == 0) c.n.fetch_add(1, std::memory_order_relaxed);
@@ -175,7 +141,7 @@ void hog(std::atomic<bool>& stop, hog_counter& c) {
   }
 }
 
-using hog_fn = void (*)(std::atomic<bool>&, hog_counter&);
+using hog_fn = void (*)(std::atomic<bool>&, bench::hog_counter&);
 
 // --diagnose: per-thread scheduling figures.
 // Field `field` (0: CPU time, 1: run delay) of /proc/<tid>/schedstat:
@@ -254,7 +220,7 @@ int main(int argc, char** argv) {
   const hog_fn hog_body = pick_hog(o);
 
   std::atomic<bool> stop{false};
-  std::unique_ptr<hog_counter[]> work(new hog_counter[static_cast<std::size_t>(o.hogs)]);
+  std::unique_ptr<bench::hog_counter[]> work(new bench::hog_counter[static_cast<std::size_t>(o.hogs)]);
   std::vector<std::int64_t> lateness, sleep_start;
   lateness.reserve(static_cast<std::size_t>(o.wakeups) + 1);
   sleep_start.reserve(static_cast<std::size_t>(o.wakeups) + 1);
@@ -340,14 +306,14 @@ int main(int argc, char** argv) {
     }
   }
   const double secs = std::chrono::duration<double>(ended - started).count();
-  const bench::lateness_summary s = bench::summarise(lateness);
+  const bench::latency_summary s = bench::summarise_ns_as_us(lateness);
   char text[1024], csv[512], json[512];
   std::snprintf(text, sizeof text,
                 "  runtime:   mode %s, quantum %ld us, 1 worker, %d hogs%s%s, sleep %ld us, ran %.2f s\n"
                 "  stats:     preemptions %llu   voluntary_reschedules %llu   deferred_preemptions %llu   "
                 "signals_sent %llu   context_switches %llu\n"
                 "  hogs:      %.3g iterations/s in total\n",
-                mode_name(o.mode), o.quantum_us, o.hogs, o.cond_resched ? " calling cond_resched()" : "",
+                bench::mode_name(o.mode), o.quantum_us, o.hogs, o.cond_resched ? " calling cond_resched()" : "",
                 o.hog_clock ? " calling steady_clock::now()" : "", o.sleep_us, secs,
                 static_cast<unsigned long long>(stats.preemptions),
                 static_cast<unsigned long long>(stats.voluntary_reschedules),
@@ -363,7 +329,7 @@ int main(int argc, char** argv) {
                 "\"mode\": \"%s\", \"quantum_us\": %ld, \"seconds\": %.3f, \"preemptions\": %llu, "
                 "\"voluntary_reschedules\": %llu, \"deferred_preemptions\": %llu, \"signals_sent\": %llu, "
                 "\"context_switches\": %llu, \"hog_iterations_per_s\": %.0f",
-                mode_name(o.mode), o.quantum_us, secs, static_cast<unsigned long long>(stats.preemptions),
+                bench::mode_name(o.mode), o.quantum_us, secs, static_cast<unsigned long long>(stats.preemptions),
                 static_cast<unsigned long long>(stats.voluntary_reschedules),
                 static_cast<unsigned long long>(stats.deferred_preemptions),
                 static_cast<unsigned long long>(stats.signals_sent),

@@ -28,7 +28,13 @@
 //   thread-CPU timer     the same on CLOCK_THREAD_CPUTIME_ID: such timers are
 //                        checked only at the scheduler tick, so the rate it
 //                        reaches shows the tick, not the period asked for.
-#include <algorithm>
+//
+// Medians are nearest-rank (support/percentile.hpp): of an even count of
+// rounds, the lower of the two middle ones.
+#include "support/cli.hpp"
+#include "support/percentile.hpp"
+#include "support/pinning.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -36,8 +42,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <pthread.h>
-#include <sched.h>
 #include <string>
 #include <sys/syscall.h>
 #include <thread>
@@ -53,13 +57,6 @@ double seconds_now() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-void pin_to_cpu(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
 pid_t thread_id() { return static_cast<pid_t>(syscall(SYS_gettid)); }
@@ -110,14 +107,8 @@ struct result {
   double signals_per_s;   // achieved rate, median
 };
 
-template <class T>
-T median(std::vector<T> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 result measure(mechanism m, const settings& s, int busy_cpu, int other_cpu) {
-  pin_to_cpu(busy_cpu);
+  bench::pin_this_thread(busy_cpu);
   const pid_t busy_tid = thread_id();
   const double period = static_cast<double>(s.period_us) * 1e-6;
 
@@ -126,7 +117,7 @@ result measure(mechanism m, const settings& s, int busy_cpu, int other_cpu) {
   std::thread sender;
   if (m == mechanism::other_cpu_tgkill) {
     sender = std::thread([&] {
-      pin_to_cpu(other_cpu);
+      bench::pin_this_thread(other_cpu);
       timespec nap{0, s.period_us * 1000};
       while (!stop.load(std::memory_order_relaxed)) {
         nanosleep(&nap, nullptr);
@@ -175,46 +166,36 @@ result measure(mechanism m, const settings& s, int busy_cpu, int other_cpu) {
   stop.store(true);
   if (sender.joinable()) sender.join();
   if (m == mechanism::thread_timer || m == mechanism::thread_cpu_timer) timer_delete(timer);
-  return {median(ratios), median(costs), median(rates)};
+  return {bench::median(ratios), bench::median(costs), bench::median(rates)};
 }
 
-[[noreturn]] void usage(int code) {
-  std::fprintf(code ? stderr : stdout,
-               "usage: signal_cost [--rounds N] [--window-ms M] [--period-us P]\n"
-               "  What a signal costs a busy thread, by how it is raised (see the comment atop\n"
-               "  bench/signal_cost.cpp). Defaults: 12 rounds, 200 ms windows, a signal every 250 us.\n");
-  std::exit(code);
-}
+constexpr const char* kHelp =
+    "What a signal costs a busy thread, by how it is raised (see the comment atop\n"
+    "bench/signal_cost.cpp).\n\n"
+    "  --rounds N     pairs of windows, without and with signals (default 12)\n"
+    "  --window-ms M  the length of a window in ms (default 200)\n"
+    "  --period-us P  one signal every P us (default 250)\n";
 
-long number_arg(int& i, int argc, char** argv, long lo, long hi) {
-  if (i + 1 >= argc) {
-    std::fprintf(stderr, "signal_cost: %s needs a value\n", argv[i]);
-    usage(2);
+settings parse_args(int argc, char** argv) {
+  settings s;
+  bench::cli::args args(argc, argv, "[--rounds N] [--window-ms M] [--period-us P]", kHelp);
+  while (args.next()) {
+    if (args.is("--rounds"))
+      s.rounds = static_cast<int>(args.integer(1, 1000));
+    else if (args.is("--window-ms"))
+      s.window = static_cast<double>(args.integer(10, 10000)) * 1e-3;
+    else if (args.is("--period-us"))
+      s.period_us = static_cast<long>(args.integer(20, 1000000));
+    else
+      args.unknown();
   }
-  char* end = nullptr;
-  long v = std::strtol(argv[++i], &end, 10);
-  if (*end != '\0' || v < lo || v > hi) {
-    std::fprintf(stderr, "signal_cost: %s needs a whole number from %ld to %ld\n", argv[i - 1], lo, hi);
-    usage(2);
-  }
-  return v;
+  return s;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  settings s;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") usage(0);
-    else if (a == "--rounds") s.rounds = static_cast<int>(number_arg(i, argc, argv, 1, 1000));
-    else if (a == "--window-ms") s.window = static_cast<double>(number_arg(i, argc, argv, 10, 10000)) * 1e-3;
-    else if (a == "--period-us") s.period_us = number_arg(i, argc, argv, 20, 1000000);
-    else {
-      std::fprintf(stderr, "signal_cost: unknown argument '%s'\n", argv[i]);
-      usage(2);
-    }
-  }
+  const settings s = parse_args(argc, argv);
   struct sigaction sa{};
   sa.sa_handler = count_signal;
   sa.sa_flags = SA_RESTART;

@@ -15,6 +15,7 @@
 // bench/latency_common.hpp.
 
 #include "latency_common.hpp"
+#include "support/pinning.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -22,11 +23,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <memory>
 #include <mutex>
-#include <sched.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,51 +34,29 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-constexpr const char* kUsage =
-    "[--seconds S] [--wakeups N] [--hogs N] [--sleep-us N] [--label TEXT] [--csv | --json]";
+constexpr const char* kHelp =
+    "preempt_latency's workload on OS threads (see the comment atop bench/threads_latency.cpp);\n"
+    "run it under `taskset -c 0`.\n\n";
 
-struct alignas(64) hog_counter {
-  std::atomic<std::uint64_t> n{0};
-};
+bench::workload_options parse_args(int argc, char** argv) {
+  bench::workload_options o;
+  o.label = "OS threads";
+  bench::cli::args args(argc, argv, bench::kWorkloadSynopsis, std::string(kHelp) + bench::kWorkloadHelp);
+  while (args.next())
+    if (!bench::parse_workload_option(args, o)) args.unknown();
+  return o;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = 3;
-  long wakeups = 1000;
-  int hogs = 3;
-  long sleep_us = 2000;
-  std::string label = "OS threads";
-  bench::output_format format = bench::output_format::text;
-  const char* prog = argv[0];
-  for (int i = 1; i < argc; ++i) {
-    const char* a = argv[i];
-    const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (!std::strcmp(a, "--seconds"))
-      seconds = bench::parse_positive(prog, kUsage, a, v), ++i;
-    else if (!std::strcmp(a, "--wakeups"))
-      wakeups = static_cast<long>(bench::parse_positive(prog, kUsage, a, v)), ++i;
-    else if (!std::strcmp(a, "--hogs"))
-      hogs = static_cast<int>(bench::parse_positive(prog, kUsage, a, v)), ++i;
-    else if (!std::strcmp(a, "--sleep-us"))
-      sleep_us = static_cast<long>(bench::parse_positive(prog, kUsage, a, v)), ++i;
-    else if (!std::strcmp(a, "--label")) {
-      if (!v) bench::usage_error(prog, kUsage, "missing value for", a);
-      label = v, ++i;
-    } else if (!std::strcmp(a, "--csv"))
-      format = bench::output_format::csv;
-    else if (!std::strcmp(a, "--json"))
-      format = bench::output_format::json;
-    else
-      bench::usage_error(prog, kUsage, "unknown argument", a);
-  }
-
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  const int ncpus = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : -1;
+  const bench::workload_options o = parse_args(argc, argv);
+  const int hogs = o.hogs;
+  const long wakeups = o.wakeups, sleep_us = o.sleep_us;
+  const int ncpus = static_cast<int>(bench::allowed_cpus().size());
 
   std::atomic<bool> stop{false};
-  std::unique_ptr<hog_counter[]> work(new hog_counter[static_cast<std::size_t>(hogs)]);
+  std::unique_ptr<bench::hog_counter[]> work(new bench::hog_counter[static_cast<std::size_t>(hogs)]);
   std::vector<std::int64_t> lateness;
   lateness.reserve(static_cast<std::size_t>(wakeups) + 1);
   std::mutex mu;
@@ -110,7 +87,7 @@ int main(int argc, char** argv) {
     });
   {
     std::unique_lock<std::mutex> lk(mu);
-    cv.wait_for(lk, std::chrono::duration<double>(seconds), [&] { return sleeper_done; });
+    cv.wait_for(lk, std::chrono::duration<double>(o.seconds), [&] { return sleeper_done; });
   }
   const clock_type::time_point ended = clock_type::now();
   std::uint64_t work_total = 0;
@@ -129,6 +106,6 @@ int main(int argc, char** argv) {
   std::snprintf(csv, sizeof csv, "cpus=%d", ncpus);
   std::snprintf(json, sizeof json, "\"cpus\": %d, \"seconds\": %.3f, \"hog_iterations_per_s\": %.0f", ncpus, secs,
                 static_cast<double>(work_total) / secs);
-  bench::print_summary(format, label, bench::summarise(lateness), text, csv, json);
+  bench::print_summary(o.format, o.label, bench::summarise_ns_as_us(lateness), text, csv, json);
   return 0;
 }
