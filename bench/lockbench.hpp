@@ -6,9 +6,10 @@
 //    batches of 10000 pairs, after the process has started (and joined) a
 //    second thread, as glibc's locks skip their atomics until then; the best
 //    and the median batch are reported in nanoseconds and in clock ticks
-//    (tick_source(): x86-64 `rdtsc`, a constant-rate counter, so reference
-//    cycles rather than core cycles; AArch64 `cntvct_el0`, the generic timer;
-//    elsewhere steady_clock ns).
+//    (bench/support/ticks.hpp: x86-64 `rdtsc`, a constant-rate counter, so
+//    reference cycles rather than core cycles; AArch64 `cntvct_el0`, the
+//    generic timer; elsewhere steady_clock ns). The median is nearest-rank
+//    (bench/support/percentile.hpp), as are the percentiles below.
 //  * measure<L>(contention): N contenders — plain threads, or fibers on a
 //    jiffy::runtime with W workers and a preemption model — take one lock in a
 //    loop: lock(); cs_ns of busy work; unlock(); gap_ns of busy work — first
@@ -49,11 +50,15 @@
 // would then deadlock its worker, so do not measure those on fibers in `full`.
 #pragma once
 
+#include "support/histogram.hpp"
+#include "support/percentile.hpp"
+#include "support/pinning.hpp"
+#include "support/ticks.hpp"
+
 #include <jiffy/runtime.hpp>
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -61,66 +66,18 @@
 #include <thread>
 #include <vector>
 
-#include <sched.h>
-#if defined(__x86_64__)
-#include <x86intrin.h>
-#endif
-
 namespace lockbench {
 
 // ---------------------------------------------------------------- clock ----
 
-// The raw counter: see tick_source().
-inline std::uint64_t ticks() noexcept {
-#if defined(__x86_64__)
-  return __rdtsc();
-#elif defined(__aarch64__)
-  std::uint64_t v;
-  asm volatile("mrs %0, cntvct_el0" : "=r"(v));
-  return v;
-#else
-  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-#endif
-}
+// Time stamps are bench::ticks_start()/ticks_stop() (support/ticks.hpp):
+// fenced reads of the CPU's counter, so that the interval around lock()
+// times lock() and nothing else (an unfenced read after lock() may be taken
+// before the lock's atomic instruction has completed).
+using bench::tick_source;
+using bench::ticks_per_ns;
 
-inline const char* tick_source() noexcept {
-#if defined(__x86_64__)
-  return "rdtsc (x86-64 TSC: constant-rate reference cycles)";
-#elif defined(__aarch64__)
-  return "cntvct_el0 (AArch64 generic timer ticks)";
-#else
-  return "steady_clock (ns; no cycle counter read)";
-#endif
-}
-
-namespace detail {
-inline double calibrate_ticks_per_ns() {
-#if defined(__aarch64__)
-  std::uint64_t hz;
-  asm volatile("mrs %0, cntfrq_el0" : "=r"(hz));
-  return static_cast<double>(hz) / 1e9;
-#elif defined(__x86_64__)
-  using clock = std::chrono::steady_clock;
-  auto c0 = clock::now();
-  std::uint64_t t0 = ticks();
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  auto c1 = clock::now();
-  std::uint64_t t1 = ticks();
-  double ns = static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(c1 - c0).count());
-  return static_cast<double>(t1 - t0) / ns;
-#else
-  return 1.0;
-#endif
-}
-}  // namespace detail
-
-// Counter ticks per nanosecond, measured once.
-inline double ticks_per_ns() {
-  static const double v = detail::calibrate_ticks_per_ns();
-  return v;
-}
-
-inline double to_ns(double t) { return t / ticks_per_ns(); }
+inline double to_ns(double t) { return bench::ticks_to_ns(t); }
 
 inline unsigned cores() noexcept {
   unsigned n = std::thread::hardware_concurrency();
@@ -141,9 +98,9 @@ inline double calibrate_burn_per_ns() {
   constexpr std::uint64_t rounds = 200000;
   double best = 1e300;
   for (int trial = 0; trial < 15; ++trial) {
-    std::uint64_t t0 = ticks();
+    std::uint64_t t0 = bench::ticks_start();
     burn(rounds);
-    double t = static_cast<double>(ticks() - t0);
+    double t = static_cast<double>(bench::ticks_stop() - t0);
     best = std::min(best, t);
   }
   return static_cast<double>(rounds) / to_ns(best);
@@ -157,64 +114,9 @@ inline std::uint64_t burn_rounds_for(std::int64_t ns) {
 
 // ------------------------------------------------------------ histogram ----
 
-// Log-linear histogram of tick counts: exact below 64, then 32 buckets per
-// power of two (about 3% wide). The maximum is kept exactly.
-class histogram {
- public:
-  histogram() : counts_(buckets, 0) {}
-
-  void add(std::uint64_t v) noexcept {
-    ++counts_[index(v)];
-    ++n_;
-    sum_ += static_cast<double>(v);
-    max_ = std::max(max_, v);
-  }
-
-  void merge(const histogram& o) {
-    for (unsigned i = 0; i < buckets; ++i) counts_[i] += o.counts_[i];
-    n_ += o.n_;
-    sum_ += o.sum_;
-    max_ = std::max(max_, o.max_);
-  }
-
-  std::uint64_t count() const noexcept { return n_; }
-  std::uint64_t max() const noexcept { return max_; }
-  double mean() const noexcept { return n_ ? sum_ / static_cast<double>(n_) : 0; }
-
-  // Nearest-rank percentile (q in [0, 1]): the middle of the bucket holding
-  // that rank, never above the exact maximum.
-  double percentile(double q) const noexcept {
-    if (!n_) return 0;
-    std::uint64_t rank = static_cast<std::uint64_t>(q * static_cast<double>(n_) + 0.999999);
-    rank = std::clamp<std::uint64_t>(rank, 1, n_);
-    std::uint64_t seen = 0;
-    for (unsigned i = 0; i < buckets; ++i) {
-      seen += counts_[i];
-      if (seen >= rank) return std::min(middle(i), static_cast<double>(max_));
-    }
-    return static_cast<double>(max_);
-  }
-
- private:
-  static constexpr unsigned sub = 32, linear = 2 * sub;
-  static constexpr unsigned buckets = linear + (64 - 6) * sub;
-
-  static unsigned index(std::uint64_t v) noexcept {
-    if (v < linear) return static_cast<unsigned>(v);
-    unsigned e = static_cast<unsigned>(std::bit_width(v)) - 6;  // v >> e is in [32, 64)
-    return linear + (e - 1) * sub + static_cast<unsigned>((v >> e) - sub);
-  }
-  static double middle(unsigned i) noexcept {
-    if (i < linear) return i;
-    unsigned e = (i - linear) / sub + 1;
-    double low = static_cast<double>(std::uint64_t{sub + (i - linear) % sub} << e);
-    return low + static_cast<double>(std::uint64_t{1} << e) / 2;
-  }
-
-  std::vector<std::uint64_t> counts_;
-  std::uint64_t n_ = 0, max_ = 0;
-  double sum_ = 0;
-};
+// Acquisition and hand-off times go into a log-linear histogram (3% buckets,
+// exact maximum, nearest-rank percentiles): support/histogram.hpp.
+using bench::histogram;
 
 // --------------------------------------------------------- configuration ----
 
@@ -355,9 +257,9 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
   for (;;) {
     int ph = s.flags.phase.load(std::memory_order_relaxed);
     if (ph == stopped) break;
-    std::uint64_t t0 = ticks();
+    std::uint64_t t0 = bench::ticks_start();
     h.lock();
-    std::uint64_t t1 = ticks();
+    std::uint64_t t1 = bench::ticks_stop();
     if (ph == measuring) {
       me.acquire.add(t1 - t0);
       if (s.mark.owner != id && s.mark.owner != ~0u && s.mark.released_at > t0) me.handoff.add(t1 - s.mark.released_at);
@@ -367,7 +269,7 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
     burn(s.cs_rounds);
     if (s.mark.holder.load(std::memory_order_relaxed) != id + 1) ++me.violations;
     s.mark.owner = id;
-    s.mark.released_at = ticks();
+    s.mark.released_at = bench::ticks_stop();  // the critical section has completed
     h.unlock();
     burn(s.gap_rounds);
     pace(s.pace);
@@ -382,12 +284,9 @@ void contender_main(Lock& lock, shared_run& s, unsigned id, bool fiber) {
   acquire_loop(h, s, id);
 }
 
+// cpu < 0: not pinned.
 inline void pin_this_thread(int cpu) {
-  if (cpu < 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) std::perror("lockbench: sched_setaffinity");
+  if (cpu >= 0) bench::pin_this_thread(cpu);
 }
 
 inline std::chrono::milliseconds warmup_of(const contention& c) {
@@ -513,11 +412,6 @@ inline void leave_single_threaded_mode() {
   (void)done;
 }
 
-inline double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
 }  // namespace detail
 
 // ---------------------------------------------------------------- public ----
@@ -557,16 +451,16 @@ uncontended_result measure_uncontended(Lock& lock, std::chrono::milliseconds bud
   detail::lock_unlock_pairs(h, batch);  // warm up
   std::vector<double> per_pair;
   std::uint64_t until =
-      ticks() + static_cast<std::uint64_t>(static_cast<double>(budget.count()) * 1e6 * ticks_per_ns());
-  while (per_pair.size() < 5 || ticks() < until) {
-    std::uint64_t t0 = ticks();
+      bench::ticks_stop() + static_cast<std::uint64_t>(static_cast<double>(budget.count()) * 1e6 * ticks_per_ns());
+  while (per_pair.size() < 5 || bench::ticks_stop() < until) {
+    std::uint64_t t0 = bench::ticks_start();
     detail::lock_unlock_pairs(h, batch);
-    per_pair.push_back(static_cast<double>(ticks() - t0) / batch);
+    per_pair.push_back(static_cast<double>(bench::ticks_stop() - t0) / batch);
   }
   uncontended_result r;
   r.pairs = per_pair.size() * batch;
   r.ticks_best = *std::min_element(per_pair.begin(), per_pair.end());
-  r.ticks_median = detail::median(per_pair);
+  r.ticks_median = bench::median(per_pair);
   r.ns_best = to_ns(r.ticks_best);
   r.ns_median = to_ns(r.ticks_median);
   return r;

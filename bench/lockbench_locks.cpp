@@ -1,0 +1,174 @@
+// bench/lockbench_locks.cpp — the locks `lockbench` knows, by the names
+// the command line uses: each jiffy lock and its holder_preemptible twin,
+// jiffy::mutex, std::mutex, std::shared_mutex, pthread_spinlock_t, and
+// Concurrency Kit's fas/ticket/mcs spinlocks when built with them
+// (lockbench_ck.c); and the named groups --locks accepts. This is the file
+// that instantiates lockbench.hpp's measurements, once per lock.
+#include "lockbench_tool.hpp"
+
+#include <jiffy/spinlock.hpp>
+#include <jiffy/sync.hpp>
+
+#include <mutex>
+#include <pthread.h>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+// ------------------------------------------------------- Concurrency Kit ----
+
+#if JIFFY_LOCKBENCH_HAVE_CK
+// Must match lockbench_ck.c.
+extern "C" {
+struct lockbench_ck_ops {
+  const char* name;
+  std::size_t size;
+  std::size_t waiter_size;
+  void* (*create)(void);
+  void* (*new_waiter)(void);
+  void (*release)(void*);
+  void (*lock)(void* lock, void* waiter);
+  void (*unlock)(void* lock, void* waiter);
+  void (*loop)(void* lock, void* waiter, unsigned long pairs);
+};
+const lockbench_ck_ops* lockbench_ck_get(int kind);
+}
+
+namespace {
+
+// A CK lock behind lockbench_ck.c's table; Kind as lockbench_ck_get() takes it.
+template <int Kind>
+class ck_lock {
+ public:
+  // A contender's handle: its own waiter state (MCS node) and the lock.
+  class waiter {
+   public:
+    waiter(const lockbench_ck_ops* ops, void* lock) : ops_(ops), lock_(lock) {
+      if (ops_->new_waiter) node_ = ops_->new_waiter();
+    }
+    waiter(waiter&& o) noexcept : ops_(o.ops_), lock_(o.lock_), node_(std::exchange(o.node_, nullptr)) {}
+    waiter(const waiter&) = delete;
+    waiter& operator=(const waiter&) = delete;
+    waiter& operator=(waiter&&) = delete;
+    ~waiter() {
+      if (node_) ops_->release(node_);
+    }
+    void lock() { ops_->lock(lock_, node_); }
+    void unlock() { ops_->unlock(lock_, node_); }
+    void lock_unlock_loop(std::uint64_t n) { ops_->loop(lock_, node_, static_cast<unsigned long>(n)); }
+
+   private:
+    const lockbench_ck_ops* ops_;
+    void* lock_;
+    void* node_ = nullptr;
+  };
+
+  ck_lock() : ops_(lockbench_ck_get(Kind)), lock_(ops_->create()) {}
+  ck_lock(const ck_lock&) = delete;
+  ck_lock& operator=(const ck_lock&) = delete;
+  ~ck_lock() { ops_->release(lock_); }
+
+  waiter contender() { return waiter(ops_, lock_); }
+  std::size_t lockbench_size() const { return ops_->size; }
+
+ private:
+  const lockbench_ck_ops* ops_;
+  void* lock_;
+};
+
+}  // namespace
+#endif
+
+namespace lockbench::tool {
+namespace {
+
+class pthread_spin {
+ public:
+  pthread_spin() { pthread_spin_init(&l_, PTHREAD_PROCESS_PRIVATE); }
+  pthread_spin(const pthread_spin&) = delete;
+  pthread_spin& operator=(const pthread_spin&) = delete;
+  ~pthread_spin() { pthread_spin_destroy(&l_); }
+  void lock() { pthread_spin_lock(&l_); }
+  void unlock() { pthread_spin_unlock(&l_); }
+  std::size_t lockbench_size() const { return sizeof l_; }
+
+ private:
+  pthread_spinlock_t l_;
+};
+
+template <class Lock>
+lock_entry entry(const char* name, const char* type, bool blocks_thread = false) {
+  return {name,
+          type,
+          blocks_thread,
+          &lockbench::lock_size<Lock>,
+          &lockbench::measure_uncontended<Lock>,
+          &lockbench::measure<Lock>};
+}
+
+namespace hp = jiffy::holder_preemptible;
+
+const char* const ck_names[] = {"ck_fas", "ck_ticket", "ck_mcs"};
+
+}  // namespace
+
+const std::vector<lock_entry>& all_locks() {
+  static const std::vector<lock_entry> locks = {
+    entry<jiffy::spinlock>("spinlock", "jiffy::spinlock (TTAS)"),
+    entry<hp::spinlock>("hp_spinlock", "jiffy::holder_preemptible::spinlock"),
+    entry<jiffy::ticket_spinlock>("ticket", "jiffy::ticket_spinlock"),
+    entry<hp::ticket_spinlock>("hp_ticket", "jiffy::holder_preemptible::ticket_spinlock"),
+    entry<jiffy::mcs_spinlock>("mcs", "jiffy::mcs_spinlock"),
+    entry<hp::mcs_spinlock>("hp_mcs", "jiffy::holder_preemptible::mcs_spinlock"),
+    entry<jiffy::rw_spinlock>("rw", "jiffy::rw_spinlock (exclusive lock())"),
+    entry<hp::rw_spinlock>("hp_rw", "jiffy::holder_preemptible::rw_spinlock (exclusive)"),
+    entry<jiffy::seqlock>("seqlock", "jiffy::seqlock (writer lock)"),
+    entry<hp::seqlock>("hp_seqlock", "jiffy::holder_preemptible::seqlock (writer)"),
+    entry<jiffy::mutex>("jiffy_mutex", "jiffy::mutex (parks fibers)"),
+    entry<std::mutex>("std_mutex", "std::mutex", true),
+    entry<std::shared_mutex>("std_shared_mutex", "std::shared_mutex (exclusive lock())", true),
+    entry<pthread_spin>("pthread_spin", "pthread_spinlock_t", true),
+#if JIFFY_LOCKBENCH_HAVE_CK
+    entry<ck_lock<0>>("ck_fas", "Concurrency Kit ck_spinlock_fas"),
+    entry<ck_lock<1>>("ck_ticket", "Concurrency Kit ck_spinlock_ticket"),
+    entry<ck_lock<2>>("ck_mcs", "Concurrency Kit ck_spinlock_mcs (+ node per waiter)"),
+#endif
+  };
+  return locks;
+}
+
+const lock_entry* find_lock(const std::string& name) {
+  for (const lock_entry& e : all_locks())
+    if (name == e.name) return &e;
+  return nullptr;
+}
+
+bool is_ck_name(const std::string& name) {
+  for (const char* n : ck_names)
+    if (name == n) return true;
+  return false;
+}
+
+// Named groups usable in --locks.
+std::vector<std::string> lock_group(const std::string& g) {
+  if (g == "all") {
+    std::vector<std::string> v;
+    for (const lock_entry& e : all_locks()) v.push_back(e.name);
+    return v;
+  }
+  if (g == "jiffy") return {"spinlock", "ticket", "mcs", "rw", "seqlock", "jiffy_mutex"};
+  if (g == "hp") return {"hp_spinlock", "hp_ticket", "hp_mcs", "hp_rw", "hp_seqlock"};
+  if (g == "os") return {"std_mutex", "std_shared_mutex", "pthread_spin"};
+  if (g == "ck") return {"ck_fas", "ck_ticket", "ck_mcs"};
+  if (g == "fair") return {"ticket", "hp_ticket", "mcs", "hp_mcs", "ck_ticket", "ck_mcs"};
+  return {};
+}
+
+std::string valid_lock_names() {
+  std::string s;
+  for (const lock_entry& e : all_locks()) s += std::string(s.empty() ? "" : ", ") + e.name;
+  return s + "; groups: all, jiffy, hp, os, ck, fair";
+}
+
+}  // namespace lockbench::tool

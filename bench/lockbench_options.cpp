@@ -1,0 +1,227 @@
+// bench/lockbench_options.cpp — `lockbench`'s command line: the options,
+// --help, and the checks of every value (bench/support/cli.hpp: a bad one
+// is named on stderr and the exit status is 2).
+#include "lockbench_tool.hpp"
+#include "support/preempt_modes.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace lockbench::tool {
+namespace {
+
+constexpr const char* kSynopsis = "[--scenario NAME] [options]";
+
+// What --help prints after the usage line.
+constexpr const char* kHelp = R"(lockbench — what a lock costs: jiffy's spinlocks, their holder_preemptible
+twins, jiffy::mutex, std::mutex, std::shared_mutex, pthread_spinlock_t and
+(when built with Concurrency Kit) ck_spinlock_fas/ticket/mcs, on plain threads
+and on fibers.
+
+Scenarios (presets; the options below override their values):
+  uncontended             every lock, 1 thread: ns (and ticks) per lock+unlock
+  threads                 1..2x cores plain threads on each lock: throughput,
+                          fairness, acquisition and hand-off latency
+  fibers                  1..2x cores fibers on <cores> workers, preemption none
+                          and full (OS-blocking locks are skipped under full)
+  critical-section        one thread per core, critical section 0..3 us
+  gap                     one thread per core, work between acquisitions 0..3 us
+  convoy                  fair spinlocks, 3 OS threads pinned to CPU 0, against
+                          3 fibers on 1 worker (pinned to CPU 0) under full
+                          preemption (1 ms quantum); 1 us critical section
+  lock-holder-preemption  1 worker, full preemption (200 us quantum), 4 fibers,
+                          3 us critical section, 10 us between acquisitions:
+                          integrated against holder_preemptible spinlocks
+  all                     all of the above, one after another
+  custom                  (the default) a sweep built from the options alone:
+                          --threads and/or --fibers; plain threads 1..2x cores
+                          when neither is given
+
+Options (LIST: comma-separated values or ranges, e.g. 1,2,4 or 1-4):
+  --scenario NAME       one of the scenarios above
+  --locks LIST          lock names or groups (below); default: the preset's
+  --threads LIST        contender counts on plain threads
+  --fibers LIST         contender counts on fibers
+  --workers LIST        fibers: runtime worker counts (default 1; fibers preset: cores)
+  --preempt LIST        fibers: none, voluntary and/or full (default none). Under
+                        none each fiber yields after every acquisition (else no
+                        other fiber on its worker would run); under voluntary it
+                        calls cond_resched() there; under full it does neither
+  --quantum-us N        fibers: the runtime's quantum in us (>= 50; default 1000)
+  --cs-ns LIST          busy work inside the critical section, ns (default: the
+                        preset's; 50 for threads, fibers and custom)
+  --gap-ns LIST         busy work between a release and the next lock(), ns
+                        (default: the preset's; 200 for threads, fibers, custom)
+  --ms N                duration of each measurement in ms (for uncontended: the
+                        time spent per lock); every preset keeps its total to a
+                        few seconds by default. Each contended measurement is
+                        preceded by an unmeasured warm-up of a quarter of it
+                        (at most 100 ms)
+  --seconds S           the same in seconds (may be fractional)
+  --pin-cpu N           run every contender thread (or worker) on CPU N only
+                        (convoy pins to CPU 0); -1: no pinning
+  --csv                 CSV on stdout (one header line, one line per measurement)
+  --json                JSON on stdout
+  --svg FILE            also write an SVG plot of throughput against contenders,
+                        one line per lock (and per configuration when several)
+  --svg-log             give that plot a logarithmic y axis (fair spinlocks on
+                        oversubscribed cores fall by orders of magnitude)
+  --progress            show progress on stderr even when it is not a terminal
+  --quiet               no progress and no notes on stderr
+  --list-locks          print the lock names and exit
+  -h, --help            this text
+
+Lock names: spinlock, ticket, mcs, rw, seqlock (jiffy's integrated locks:
+preemption disabled while held), hp_spinlock, hp_ticket, hp_mcs, hp_rw,
+hp_seqlock (jiffy::holder_preemptible::*), jiffy_mutex, std_mutex,
+std_shared_mutex, pthread_spin, ck_fas, ck_ticket, ck_mcs. rw and
+std_shared_mutex are measured with their exclusive lock(), seqlock with its
+writer lock. Groups: all, jiffy, hp, os, ck, fair.
+
+Metrics: acq/s is acquisitions per second over all contenders; spread is
+(max - min) / mean of the per-contender acquisition counts; acquire p50/p99/
+p99.9/max time entering lock() to holding it; hand-off times the previous
+holder's release to the next holder's acquire, counted when that holder was
+already waiting; preempt counts the runtime's forced switches (fibers). A
+fiber switched out between its time stamp and lock() has that time counted
+too: rare, it shows in max (a few quanta) even for locks nobody waits on. Ticks
+come from the CPU's counter (printed in the header line: rdtsc on x86-64,
+reference cycles at a constant rate; cntvct_el0 on AArch64).
+
+Every critical section also checks that no other contender is inside it; a
+lock that fails this is reported on stderr as BROKEN LOCK.
+
+Exit status: 0 on success, 2 on a bad argument, 1 when a file cannot be
+written, 3 when a lock let two contenders in at once.
+)";
+
+using bench::cli::args;
+
+std::vector<std::string> split(const args& a, const std::string& s) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t comma = s.find(',', start);
+    std::string part = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (part.empty()) a.fail(a.name() + ": empty item in '" + s + "'");
+    parts.push_back(part);
+    if (comma == std::string::npos) return parts;
+    start = comma + 1;
+  }
+}
+
+// The current option's value as a list of whole numbers from lo to hi:
+// "1,2,4" or "1-4" or a mix.
+std::vector<std::int64_t> int_list(args& a, std::int64_t lo, std::int64_t hi) {
+  std::vector<std::int64_t> v;
+  for (const std::string& part : split(a, a.text())) {
+    std::size_t dash = part.find('-', 1);
+    if (dash == std::string::npos) {
+      v.push_back(a.integer_in(part, lo, hi));
+      continue;
+    }
+    std::int64_t first = a.integer_in(part.substr(0, dash), lo, hi);
+    std::int64_t last = a.integer_in(part.substr(dash + 1), lo, hi);
+    if (last < first) a.fail(a.name() + ": the range '" + part + "' runs backwards");
+    if (last - first > 1024) a.fail(a.name() + ": the range '" + part + "' is too long");
+    for (std::int64_t i = first; i <= last; ++i) v.push_back(i);
+  }
+  return v;
+}
+
+std::vector<unsigned> counts(args& a) {
+  std::vector<unsigned> v;
+  for (std::int64_t x : int_list(a, 1, 4096)) v.push_back(static_cast<unsigned>(x));
+  return v;
+}
+
+std::vector<jiffy::preempt_mode> preempt_modes(args& a) {
+  std::vector<jiffy::preempt_mode> v;
+  for (const std::string& p : split(a, a.text())) v.push_back(bench::preempt_mode_named(a, p));
+  return v;
+}
+
+std::vector<std::string> locks(args& a) {
+  std::vector<std::string> v;
+  for (const std::string& name : split(a, a.text())) {
+    std::vector<std::string> group = lock_group(name);
+    if (!group.empty()) {
+      v.insert(v.end(), group.begin(), group.end());
+    } else if (find_lock(name)) {
+      v.push_back(name);
+    } else if (is_ck_name(name)) {
+      a.fail("--locks: " + name + " is not available: lockbench was built without Concurrency Kit (libck-dev)");
+    } else {
+      a.fail("--locks: unknown lock '" + name + "'. Valid: " + valid_lock_names());
+    }
+  }
+  return v;
+}
+
+const char* const scenario_names[] = {
+    "uncontended", "threads", "fibers", "critical-section", "gap", "convoy", "lock-holder-preemption", "all", "custom"};
+
+std::chrono::milliseconds seconds(args& a) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(a.number(0.001, 600) * 1000 + 0.5));
+}
+
+[[noreturn]] void list_locks_and_exit() {
+  for (const lock_entry& e : all_locks()) std::printf("%-18s %s\n", e.name, e.type);
+  if (!JIFFY_LOCKBENCH_HAVE_CK) std::printf("(ck_fas, ck_ticket, ck_mcs: not built; needs libck-dev)\n");
+  std::exit(0);
+}
+
+}  // namespace
+
+options parse_args(int argc, char** argv) {
+  options o;
+  args a(argc, argv, kSynopsis, kHelp);
+  while (a.next()) {
+    if (a.is("--scenario"))
+      o.scenario = scenario_names[a.choice(scenario_names)];
+    else if (a.is("--locks"))
+      o.locks = locks(a);
+    else if (a.is("--threads"))
+      o.threads = counts(a);
+    else if (a.is("--fibers"))
+      o.fibers = counts(a);
+    else if (a.is("--workers"))
+      o.workers = counts(a);
+    else if (a.is("--preempt"))
+      o.preempts = preempt_modes(a);
+    else if (a.is("--quantum-us"))
+      o.quantum = std::chrono::microseconds(a.integer(50, 10000000));
+    else if (a.is("--cs-ns"))
+      o.cs = int_list(a, 0, 100000000);
+    else if (a.is("--gap-ns"))
+      o.gap = int_list(a, 0, 100000000);
+    else if (a.is("--ms"))
+      o.duration = std::chrono::milliseconds(a.integer(1, 600000));
+    else if (a.is("--seconds"))
+      o.duration = seconds(a);
+    else if (a.is("--pin-cpu"))
+      o.pin_cpu = static_cast<int>(a.integer(-1, lockbench::cores() - 1));
+    else if (a.is("--svg"))
+      o.svg = a.text();
+    else if (a.is("--csv"))
+      o.out = bench::output_format::csv;
+    else if (a.is("--json"))
+      o.out = bench::output_format::json;
+    else if (a.is("--svg-log"))
+      o.svg_log = true;
+    else if (a.is("--progress"))
+      o.progress = true;
+    else if (a.is("--quiet"))
+      o.quiet = true;
+    else if (a.is("--list-locks"))
+      list_locks_and_exit();
+    else
+      a.unknown();
+  }
+  if (std::string why = inapplicable_option(o); !why.empty()) a.fail(why);
+  return o;
+}
+
+}  // namespace lockbench::tool

@@ -1,0 +1,126 @@
+// bench/lockbench_tool.hpp — what the parts of the `lockbench` program share
+// (the measurements themselves are lockbench.hpp's). One file per concern:
+//
+//   lockbench.cpp            main: plans the run, measures every point, prints
+//   lockbench_locks.cpp      the registry of locks and the named groups
+//   lockbench_options.cpp    the command line and --help
+//   lockbench_scenarios.cpp  the scenario presets, and the points they expand to
+//   lockbench_report.cpp     the table, --csv and --json outputs
+//   lockbench_svg.cpp        the --svg plot
+//   lockbench_ck.c           Concurrency Kit's locks behind a small C interface
+#pragma once
+
+#include "lockbench.hpp"
+#include "support/cli.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#ifndef JIFFY_LOCKBENCH_HAVE_CK
+#define JIFFY_LOCKBENCH_HAVE_CK 0
+#endif
+
+namespace lockbench::tool {
+
+// ------------------------------------------------------------ the locks ----
+
+struct lock_entry {
+  const char* name;    // on the command line
+  const char* type;    // what it is
+  bool blocks_thread;  // waits in the OS: unusable on fibers under `full` preemption
+  std::size_t (*size)();
+  uncontended_result (*uncontended)(std::chrono::milliseconds);
+  result (*contended)(const contention&);
+};
+
+const std::vector<lock_entry>& all_locks();
+const lock_entry* find_lock(const std::string& name);  // nullptr: no such lock (or not built)
+bool is_ck_name(const std::string& name);              // a Concurrency Kit lock, built or not
+std::vector<std::string> lock_group(const std::string& group);  // empty: no such group
+std::string valid_lock_names();                        // for messages: names and groups
+
+// -------------------------------------------------------------- options ----
+
+struct options {
+  std::string scenario = "custom";
+  std::optional<std::vector<std::string>> locks;
+  std::optional<std::vector<unsigned>> threads, fibers, workers;
+  std::optional<std::vector<jiffy::preempt_mode>> preempts;
+  std::optional<std::chrono::microseconds> quantum;
+  std::optional<std::vector<std::int64_t>> cs, gap;
+  std::optional<std::chrono::milliseconds> duration;
+  std::optional<int> pin_cpu;
+  bench::output_format out = bench::output_format::text;
+  std::string svg;
+  bool svg_log = false, progress = false, quiet = false;
+};
+
+// Exits with status 2 (and a message naming the option) on a bad one.
+options parse_args(int argc, char** argv);
+
+// ------------------------------------------------------------ scenarios ----
+
+// A scenario is a list of sweeps; a sweep is locks x contender counts x
+// (workers x preemption models, for fibers) x critical-section lengths x
+// gaps.
+struct sweep {
+  std::string scenario, title;
+  std::vector<std::string> locks{};
+  bool uncontended = false;
+  bool fibers = false;
+  std::vector<unsigned> counts{};
+  std::vector<unsigned> workers{1};
+  std::vector<jiffy::preempt_mode> preempts{jiffy::preempt_mode::none};
+  std::chrono::microseconds quantum{1000};
+  std::vector<std::int64_t> cs{50}, gap{200};
+  std::chrono::milliseconds duration{50};
+  int pin_cpu = -1;
+};
+
+// A measurement point of a sweep: one lockbench::measure() run.
+struct point {
+  const sweep* from;
+  const lock_entry* lock;
+  contention c;
+};
+
+// The scenario's sweeps with the options' overrides applied.
+std::vector<sweep> plan(const options& o);
+
+// Why an option given does not apply to the scenario (--fibers to one that
+// runs no fibers...); empty if all do.
+std::string inapplicable_option(const options& o);
+
+// Every point of the sweeps, in order. Locks that were not built or cannot
+// run in a configuration are skipped, with a note on stderr unless `quiet`.
+std::vector<point> points_of(const std::vector<sweep>& sweeps, bool quiet);
+
+// ------------------------------------------------------------- results ----
+
+struct row {
+  std::string scenario, section;
+  const lock_entry* lock = nullptr;
+  std::size_t size = 0;
+  bool uncontended = false;
+  uncontended_result u{};
+  result r{};
+};
+
+void print_tables(const std::vector<row>& rows);
+void print_csv(const std::vector<row>& rows);
+void print_json(const std::vector<row>& rows);
+// Reports every lock that let two contenders in at once; true if any did.
+bool report_violations(const std::vector<row>& rows);
+// false if the file could not be written (errno says why).
+bool write_svg(const std::string& path, const std::vector<row>& rows, const std::string& title, bool log);
+
+// Formatting the report and the plot share.
+std::string human_time(double ns);  // a duration in ns, in the unit that suits it
+std::string human_rate(double v);   // 1.23 M, 4.5 k, 678
+std::string contenders_label(const contention& c);  // "3 threads@cpu0", "4 fibers/1w full 200us"
+
+}  // namespace lockbench::tool
