@@ -9,6 +9,11 @@
 //  * scale(n): test sizes, reduced under sanitizers and emulation where
 //    each fiber costs far more.
 //  * cpu_us_used_while(f): the process's CPU time while f ran (idle tests).
+//  * on_workers<N>, one_to_eight_workers, two_to_eight_workers: worker
+//    counts for TEST_CASE_TEMPLATE_DEFINE/_APPLY, so a core behaviour test
+//    runs on 1, 2, 4 and 8 workers (more workers than the CI machines' two
+//    cores), as marl's suite does. Each count is its own doctest case and
+//    ctest test, named "<case name><2 workers>".
 #pragma once
 
 #if !defined(__cpp_exceptions) && !defined(DOCTEST_CONFIG_NO_EXCEPTIONS_BUT_WITH_ALL_ASSERTS)
@@ -30,6 +35,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 namespace test {
@@ -138,4 +144,20 @@ long cpu_us_used_while(F&& f) {
   return cpu_us() - before;
 }
 
+// A worker count as a type, for template test cases: W::count.
+template <unsigned N>
+struct on_workers {
+  static constexpr unsigned count = N;
+};
+using one_to_eight_workers = std::tuple<on_workers<1>, on_workers<2>, on_workers<4>, on_workers<8>>;
+// For behaviour that needs a second worker (stealing, spreading work).
+using two_to_eight_workers = std::tuple<on_workers<2>, on_workers<4>, on_workers<8>>;
+
 }  // namespace test
+
+// The case-name suffixes. No ';' in them: ctest's discovery would split the
+// name there.
+TYPE_TO_STRING_AS("1 worker", test::on_workers<1>);
+TYPE_TO_STRING_AS("2 workers", test::on_workers<2>);
+TYPE_TO_STRING_AS("4 workers", test::on_workers<4>);
+TYPE_TO_STRING_AS("8 workers", test::on_workers<8>);
