@@ -11,17 +11,28 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("block_on runs a function as a fiber and returns its value") {
-  jiffy::runtime rt({.workers = 2});
-  CHECK(rt.workers() == 2);
+// The core behaviour tests run on 1, 2, 4 and 8 workers (test::on_workers,
+// support.hpp): one worker, as many as the CI machines' cores, and more.
+
+TEST_CASE_TEMPLATE_DEFINE("block_on runs a function as a fiber on one of the runtime's workers and returns its value",
+                          W, block_on_value) {
+  constexpr unsigned n = W::count;
+  test::watchdog wd(60s, "block_on");
+  jiffy::runtime rt({.workers = n});
+  CHECK(rt.workers() == n);
   int v = rt.block_on([] { return jiffy::this_fiber::in_fiber() ? 42 : -1; });
   CHECK(v == 42);
   std::string s = rt.block_on([] { return std::string("from a fiber"); });
   CHECK(s == "from a fiber");
   bool ran = false;
-  rt.block_on([&] { ran = jiffy::this_fiber::worker_index() < 2; });
+  rt.block_on([&] { ran = jiffy::this_fiber::worker_index() < n; });
   CHECK(ran);
+  // Called from one of the runtime's fibers, block_on parks only that fiber:
+  // on a single worker the inner function runs where the caller was.
+  int nested = rt.block_on([&] { return rt.block_on([] { return 5; }) + 1; });
+  CHECK(nested == 6);
 }
+TEST_CASE_TEMPLATE_APPLY(block_on_value, test::one_to_eight_workers);
 
 TEST_CASE("a default runtime has one worker per hardware thread") {
   jiffy::runtime rt;
@@ -31,21 +42,27 @@ TEST_CASE("a default runtime has one worker per hardware thread") {
 }
 
 #if JIFFY_EXCEPTIONS
-TEST_CASE("block_on rethrows the function's exception") {
-  jiffy::runtime rt({.workers = 1});
+TEST_CASE_TEMPLATE_DEFINE("block_on rethrows the function's exception", W, block_on_throws) {
+  jiffy::runtime rt({.workers = W::count});
   CHECK_THROWS_WITH_AS(rt.block_on([]() -> int { throw std::runtime_error("boom"); }), "boom", std::runtime_error);
   CHECK(rt.block_on([] { return 7; }) == 7);  // the runtime is unharmed
 }
+TEST_CASE_TEMPLATE_APPLY(block_on_throws, test::one_to_eight_workers);
 #endif
 
-TEST_CASE("spawned fibers run, join from threads and from fibers, and carry distinct ids") {
+TEST_CASE_TEMPLATE_DEFINE("spawned fibers run on the runtime's workers, join from threads and from fibers, and carry distinct ids",
+                          W, spawn_join) {
+  constexpr unsigned n = W::count;
   test::watchdog wd(60s, "spawn/join");
-  jiffy::runtime rt({.workers = 2, .preempt = jiffy::preempt_mode::none});
-  std::atomic<int> ran{0};
+  jiffy::runtime rt({.workers = n, .preempt = jiffy::preempt_mode::none});
+  std::atomic<int> ran{0}, elsewhere{0};
   std::vector<jiffy::fiber> fs;
   std::set<std::uint64_t> ids;
   for (int i = 0; i < 100; ++i) {
-    fs.push_back(rt.spawn([&] { ++ran; }));
+    fs.push_back(rt.spawn([&] {
+      if (jiffy::this_fiber::worker_index() >= n) ++elsewhere;
+      ++ran;
+    }));
     ids.insert(fs.back().id());
   }
   CHECK(ids.size() == 100);
@@ -55,15 +72,17 @@ TEST_CASE("spawned fibers run, join from threads and from fibers, and carry dist
     CHECK_FALSE(f.joinable());
   }
   CHECK(ran.load() == 100);
+  CHECK(elsewhere.load() == 0);
   int inner = rt.block_on([] {
-    std::atomic<int> n{0};
+    std::atomic<int> kids_ran{0};
     std::vector<jiffy::fiber> kids;
-    for (int i = 0; i < 100; ++i) kids.push_back(jiffy::spawn([&] { ++n; }));
+    for (int i = 0; i < 100; ++i) kids.push_back(jiffy::spawn([&] { ++kids_ran; }));
     for (auto& k : kids) k.join();
-    return n.load();
+    return kids_ran.load();
   });
   CHECK(inner == 100);
 }
+TEST_CASE_TEMPLATE_APPLY(spawn_join, test::one_to_eight_workers);
 
 TEST_CASE("fiber handles move like std::thread") {
   jiffy::runtime rt({.workers = 1});
@@ -76,29 +95,33 @@ TEST_CASE("fiber handles move like std::thread") {
   c.join();
 }
 
-TEST_CASE("destroying a runtime waits for detached fibers") {
+TEST_CASE_TEMPLATE_DEFINE("destroying a runtime waits for fibers detached by threads and by fibers", W, detach) {
   test::watchdog wd(60s, "runtime destructor");
   std::atomic<int> finished{0};
   {
-    jiffy::runtime rt({.workers = 2});
-    for (int i = 0; i < 50; ++i)
-      rt.spawn([&] {
-          jiffy::this_fiber::sleep_for(2ms);
-          jiffy::this_fiber::yield();
-          ++finished;
-        }).detach();
+    jiffy::runtime rt({.workers = W::count});
+    auto body = [&] {
+      jiffy::this_fiber::sleep_for(2ms);
+      jiffy::this_fiber::yield();
+      ++finished;
+    };
+    for (int i = 0; i < 25; ++i) rt.spawn(body).detach();
+    rt.block_on([&] {
+      for (int i = 0; i < 25; ++i) jiffy::spawn(body).detach();
+    });
   }
   CHECK(finished.load() == 50);
 }
+TEST_CASE_TEMPLATE_APPLY(detach, test::one_to_eight_workers);
 
-TEST_CASE("work spreads across workers: a fiber blocked behind a busy one is stolen") {
+TEST_CASE_TEMPLATE_DEFINE("work spreads across workers: a fiber blocked behind a busy one is stolen", W, steal_one) {
   test::watchdog wd(60s, "stealing");
-  jiffy::runtime rt({.workers = 2, .preempt = jiffy::preempt_mode::none});
+  jiffy::runtime rt({.workers = W::count, .preempt = jiffy::preempt_mode::none});
   std::atomic<bool> release{false};
   std::atomic<unsigned> hog_worker{99}, other_worker{99};
   rt.block_on([&] {
     // The hog never yields until the second fiber has run; the second can
-    // only run if the other worker takes it.
+    // only run if another worker takes it.
     jiffy::fiber hog = jiffy::spawn([&] {
       hog_worker = jiffy::this_fiber::worker_index();
       while (!release.load()) {
@@ -115,10 +138,12 @@ TEST_CASE("work spreads across workers: a fiber blocked behind a busy one is sto
   CHECK(hog_worker.load() != other_worker.load());
   CHECK(rt.stats().fibers_finished >= 3);
 }
+TEST_CASE_TEMPLATE_APPLY(steal_one, test::two_to_eight_workers);
 
-TEST_CASE("fibers migrate between workers over time, and spawn from many threads at once") {
-  test::watchdog wd(120s, "migration");
-  jiffy::runtime rt({.workers = 2, .preempt = jiffy::preempt_mode::none});
+TEST_CASE_TEMPLATE_DEFINE("fibers spawned from many threads at once all run, yielding as they go, and join from those threads",
+                          W, spawn_from_threads) {
+  test::watchdog wd(120s, "spawn from threads");
+  jiffy::runtime rt({.workers = W::count, .preempt = jiffy::preempt_mode::none});
   std::atomic<int> total{0};
   std::vector<std::thread> spawners;
   for (int t = 0; t < 4; ++t)
@@ -134,6 +159,7 @@ TEST_CASE("fibers migrate between workers over time, and spawn from many threads
   for (auto& s : spawners) s.join();
   CHECK(total.load() == 4 * test::scale(500));
 }
+TEST_CASE_TEMPLATE_APPLY(spawn_from_threads, test::one_to_eight_workers);
 
 TEST_CASE("idle workers park and burn no CPU") {
   jiffy::runtime rt({.workers = 2});
@@ -146,9 +172,10 @@ TEST_CASE("idle workers park and burn no CPU") {
   MESSAGE("CPU time used by an idle 2-worker runtime in 500 ms: " << used << " µs");
 }
 
-TEST_CASE("sleep_for and sleep_until wait at least as long as asked, on fibers and threads") {
+TEST_CASE_TEMPLATE_DEFINE("sleep_for and sleep_until wait at least as long as asked, on fibers and threads", W, sleep) {
+  constexpr unsigned n = W::count;
   test::watchdog wd(60s, "sleep");
-  jiffy::runtime rt({.workers = 2});
+  jiffy::runtime rt({.workers = n});
   auto measure = [] {
     auto t0 = std::chrono::steady_clock::now();
     jiffy::this_fiber::sleep_for(20ms);
@@ -163,7 +190,27 @@ TEST_CASE("sleep_for and sleep_until wait at least as long as asked, on fibers a
   auto [ta, tb] = measure();
   CHECK(ta >= 20ms);
   CHECK(tb >= 9ms);
+  // Many sleepers at once, their timers spread over the workers: each wakes,
+  // and none before its time.
+  const int sleepers = 8 * static_cast<int>(n);
+  std::atomic<int> woke{0}, early{0};
+  std::vector<jiffy::fiber> fs;
+  for (int i = 0; i < sleepers; ++i)
+    fs.push_back(rt.spawn([&, i] {
+      auto asked = std::chrono::milliseconds(1 + i % 10);
+      auto t0 = std::chrono::steady_clock::now();
+      if (i % 2)
+        jiffy::this_fiber::sleep_for(asked);
+      else
+        jiffy::this_fiber::sleep_until(t0 + asked);
+      if (std::chrono::steady_clock::now() - t0 < asked) ++early;
+      ++woke;
+    }));
+  for (auto& f : fs) f.join();
+  CHECK(woke.load() == sleepers);
+  CHECK(early.load() == 0);
 }
+TEST_CASE_TEMPLATE_APPLY(sleep, test::one_to_eight_workers);
 
 namespace {
 // Ten fibers, spawned last-first, sleep until base + i * spacing (one base
