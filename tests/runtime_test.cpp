@@ -3,6 +3,7 @@
 
 #include <jiffy/jiffy.hpp>
 
+#include <array>
 #include <set>
 #include <string>
 #include <sys/resource.h>
@@ -140,6 +141,36 @@ TEST_CASE_TEMPLATE_DEFINE("work spreads across workers: a fiber blocked behind a
 }
 TEST_CASE_TEMPLATE_APPLY(steal_one, test::two_to_eight_workers);
 
+TEST_CASE_TEMPLATE_DEFINE("work spreads to every worker: as many never-yielding fibers as workers all run at once",
+                          W, steal_all) {
+  constexpr unsigned n = W::count;
+  test::watchdog wd(120s, "spreading");
+  jiffy::runtime rt({.workers = n, .preempt = jiffy::preempt_mode::none});
+  std::atomic<unsigned> started{0}, saw_all{0};
+  std::array<std::atomic<unsigned>, n> ran_on{};
+  rt.block_on([&] {
+    // All n land in this worker's run queue. Each spins, never yielding,
+    // until all n have started: only possible if each worker took one.
+    std::vector<jiffy::fiber> fs;
+    for (unsigned i = 0; i < n; ++i)
+      fs.push_back(jiffy::spawn([&, i] {
+        ran_on[i] = jiffy::this_fiber::worker_index();
+        ++started;
+        auto give_up = std::chrono::steady_clock::now() + 20s;
+        while (started.load() < n && std::chrono::steady_clock::now() < give_up) {
+        }
+        if (started.load() == n) ++saw_all;
+      }));
+    for (auto& f : fs) f.join();
+  });
+  CHECK(saw_all.load() == n);
+  std::set<unsigned> workers_used;
+  for (auto& w : ran_on) workers_used.insert(w.load());
+  CHECK(workers_used.size() == n);
+  CHECK(rt.stats().steals >= 1);
+}
+TEST_CASE_TEMPLATE_APPLY(steal_all, test::two_to_eight_workers);
+
 TEST_CASE_TEMPLATE_DEFINE("fibers spawned from many threads at once all run, yielding as they go, and join from those threads",
                           W, spawn_from_threads) {
   test::watchdog wd(120s, "spawn from threads");
@@ -160,6 +191,27 @@ TEST_CASE_TEMPLATE_DEFINE("fibers spawned from many threads at once all run, yie
   CHECK(total.load() == 4 * test::scale(500));
 }
 TEST_CASE_TEMPLATE_APPLY(spawn_from_threads, test::one_to_eight_workers);
+
+TEST_CASE_TEMPLATE_DEFINE("yield lets every runnable fiber run, with more busy-waiting fibers than workers", W, yield) {
+  constexpr unsigned n = W::count;
+  test::watchdog wd(120s, "yield");
+  jiffy::runtime rt({.workers = n, .preempt = jiffy::preempt_mode::none});
+  // Each fiber waits, yielding, until all have started. Without preemption
+  // the fibers beyond the first n start only if yield gives way to them.
+  const unsigned fibers = 2 * n + 1;
+  std::atomic<unsigned> started{0}, saw_all{0};
+  std::vector<jiffy::fiber> fs;
+  for (unsigned i = 0; i < fibers; ++i)
+    fs.push_back(rt.spawn([&] {
+      ++started;
+      auto give_up = std::chrono::steady_clock::now() + 20s;
+      while (started.load() < fibers && std::chrono::steady_clock::now() < give_up) jiffy::this_fiber::yield();
+      if (started.load() == fibers) ++saw_all;
+    }));
+  for (auto& f : fs) f.join();
+  CHECK(saw_all.load() == fibers);
+}
+TEST_CASE_TEMPLATE_APPLY(yield, test::one_to_eight_workers);
 
 TEST_CASE("idle workers park and burn no CPU") {
   jiffy::runtime rt({.workers = 2});
