@@ -16,45 +16,49 @@ struct exclusive_counter {
   std::atomic<int> inside{0};
   long value = 0;
   std::atomic<int> overlaps{0};
+  std::atomic<int> sink{0};
   void enter_and_bump() {
     if (inside.fetch_add(1) != 0) ++overlaps;
     ++value;
+    // Stay inside a little: a second holder would be caught, not slip by.
+    for (int i = 0; i < 20; ++i) sink.fetch_add(1, std::memory_order_relaxed);
     inside.fetch_sub(1);
   }
 };
 }  // namespace
 
-TEST_CASE("mutex excludes fibers on 1 and 2 workers and plain threads, all on one lock") {
-  for (unsigned workers : {1u, 2u}) {
-    CAPTURE(workers);
-    test::watchdog wd(120s, "mutex exclusion");
-    jiffy::runtime rt({.workers = workers, .preempt = jiffy::preempt_mode::none});
-    jiffy::mutex m;
-    exclusive_counter c;
-    const int per = test::scale(2000);
-    std::vector<jiffy::fiber> fs;
-    for (int i = 0; i < 16; ++i)
-      fs.push_back(rt.spawn([&, i] {
-        for (int k = 0; k < per; ++k) {
-          std::lock_guard<jiffy::mutex> g(m);
-          c.enter_and_bump();
-          if ((k + i) % 7 == 0) jiffy::this_fiber::yield();  // hold it across a switch sometimes
-        }
-      }));
-    std::vector<std::thread> ts;
-    for (int i = 0; i < 2; ++i)
-      ts.emplace_back([&] {
-        for (int k = 0; k < per; ++k) {
-          std::unique_lock<jiffy::mutex> g(m);
-          c.enter_and_bump();
-        }
-      });
-    for (auto& f : fs) f.join();
-    for (auto& t : ts) t.join();
-    CHECK(c.overlaps.load() == 0);
-    CHECK(c.value == 18L * per);
-  }
+// The core behaviour tests run on 1, 2, 4 and 8 workers (test::on_workers,
+// support.hpp): one worker, as many as the CI machines' cores, and more.
+
+TEST_CASE_TEMPLATE_DEFINE("mutex excludes fibers and plain threads, all on one lock", W, mutex_exclusion) {
+  test::watchdog wd(120s, "mutex exclusion");
+  jiffy::runtime rt({.workers = W::count, .preempt = jiffy::preempt_mode::none});
+  jiffy::mutex m;
+  exclusive_counter c;
+  const int per = test::scale(2000);
+  std::vector<jiffy::fiber> fs;
+  for (int i = 0; i < 16; ++i)
+    fs.push_back(rt.spawn([&, i] {
+      for (int k = 0; k < per; ++k) {
+        std::lock_guard<jiffy::mutex> g(m);
+        c.enter_and_bump();
+        if ((k + i) % 7 == 0) jiffy::this_fiber::yield();  // hold it across a switch sometimes
+      }
+    }));
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 2; ++i)
+    ts.emplace_back([&] {
+      for (int k = 0; k < per; ++k) {
+        std::unique_lock<jiffy::mutex> g(m);
+        c.enter_and_bump();
+      }
+    });
+  for (auto& f : fs) f.join();
+  for (auto& t : ts) t.join();
+  CHECK(c.overlaps.load() == 0);
+  CHECK(c.value == 18L * per);
 }
+TEST_CASE_TEMPLATE_APPLY(mutex_exclusion, test::one_to_eight_workers);
 
 TEST_CASE("mutex try_lock fails while held and succeeds once released") {
   jiffy::runtime rt({.workers = 1});
@@ -69,28 +73,38 @@ TEST_CASE("mutex try_lock fails while held and succeeds once released") {
   }));
 }
 
-TEST_CASE("a fiber waiting on a mutex parks only itself") {
+TEST_CASE_TEMPLATE_DEFINE("fibers waiting on a mutex park only themselves, also when they outnumber the workers", W,
+                          mutex_parks) {
+  constexpr int n = static_cast<int>(W::count);
   test::watchdog wd(60s, "mutex parks");
-  jiffy::runtime rt({.workers = 1});
+  jiffy::runtime rt({.workers = W::count, .preempt = jiffy::preempt_mode::none});
   jiffy::mutex m;
-  std::atomic<int> progress{0};
+  std::atomic<int> progress{0}, waiting{0};
   m.lock();  // held by this plain thread
-  auto blocked = rt.spawn([&] {
-    std::lock_guard<jiffy::mutex> g(m);
-    progress += 100;
-  });
-  // On the single worker, another fiber still runs while the first waits.
+  // More waiters than workers, and no preemption: had the first ones blocked
+  // or spun on their workers, the rest could never start.
+  const int blocked_count = 2 * n + 1;
+  std::vector<jiffy::fiber> blocked;
+  for (int i = 0; i < blocked_count; ++i)
+    blocked.push_back(rt.spawn([&] {
+      ++waiting;
+      std::lock_guard<jiffy::mutex> g(m);
+      progress += 100;
+    }));
+  CHECK(test::wait_until([&] { return waiting.load() == blocked_count; }));
+  // And the workers still run other fibers while all of them wait.
   auto free = rt.spawn([&] { progress += 1; });
   free.join();
   CHECK(progress.load() == 1);
   m.unlock();
-  blocked.join();
-  CHECK(progress.load() == 101);
+  for (auto& f : blocked) f.join();
+  CHECK(progress.load() == 1 + 100 * blocked_count);
 }
+TEST_CASE_TEMPLATE_APPLY(mutex_parks, test::one_to_eight_workers);
 
-TEST_CASE("condition_variable: a bounded queue between fiber producers and thread consumers") {
+TEST_CASE_TEMPLATE_DEFINE("condition_variable: a bounded queue between fiber producers and thread consumers", W, cv_queue) {
   test::watchdog wd(120s, "condition_variable queue");
-  jiffy::runtime rt({.workers = 2, .preempt = jiffy::preempt_mode::none});
+  jiffy::runtime rt({.workers = W::count, .preempt = jiffy::preempt_mode::none});
   jiffy::mutex m;
   jiffy::condition_variable not_empty, not_full;
   std::deque<int> q;
@@ -125,10 +139,11 @@ TEST_CASE("condition_variable: a bounded queue between fiber producers and threa
   CHECK(taken.load() == items);
   CHECK(consumed_sum == static_cast<long>(items) * (items - 1) / 2);
 }
+TEST_CASE_TEMPLATE_APPLY(cv_queue, test::one_to_eight_workers);
 
-TEST_CASE("condition_variable wait_for times out, and notify_all wakes every waiter") {
+TEST_CASE_TEMPLATE_DEFINE("condition_variable wait_for times out, and notify_all wakes every waiter", W, cv_timeouts) {
   test::watchdog wd(60s, "condition_variable timeouts");
-  jiffy::runtime rt({.workers = 2});
+  jiffy::runtime rt({.workers = W::count});
   jiffy::mutex m;
   jiffy::condition_variable cv;
   auto fiber_status = rt.block_on([&] {
@@ -165,10 +180,11 @@ TEST_CASE("condition_variable wait_for times out, and notify_all wakes every wai
   t.join();
   CHECK(woke.load() == 21);
 }
+TEST_CASE_TEMPLATE_APPLY(cv_timeouts, test::one_to_eight_workers);
 
-TEST_CASE("timed waits racing notifications never lose a wake-up or wake twice") {
+TEST_CASE_TEMPLATE_DEFINE("timed waits racing notifications never lose a wake-up or wake twice", W, cv_races) {
   test::watchdog wd(120s, "timed wait races");
-  jiffy::runtime rt({.workers = 2, .preempt = jiffy::preempt_mode::none});
+  jiffy::runtime rt({.workers = W::count, .preempt = jiffy::preempt_mode::none});
   jiffy::mutex m;
   jiffy::condition_variable cv;
   long tokens = 0, received = 0;
@@ -198,10 +214,11 @@ TEST_CASE("timed waits racing notifications never lose a wake-up or wake twice")
   for (auto& w : waiters) w.join();
   CHECK(received == rounds);
 }
+TEST_CASE_TEMPLATE_APPLY(cv_races, test::one_to_eight_workers);
 
-TEST_CASE("wait_group counts fibers and threads, and is reusable") {
+TEST_CASE_TEMPLATE_DEFINE("wait_group counts fibers and threads, and is reusable", W, wait_group) {
   test::watchdog wd(60s, "wait_group");
-  jiffy::runtime rt({.workers = 2});
+  jiffy::runtime rt({.workers = W::count});
   jiffy::wait_group wg;
   std::atomic<int> done{0};
   for (int round = 0; round < 3; ++round) {
@@ -231,3 +248,4 @@ TEST_CASE("wait_group counts fibers and threads, and is reusable") {
   CHECK_FALSE(wg.wait_for(5ms));
   wg.done();
 }
+TEST_CASE_TEMPLATE_APPLY(wait_group, test::one_to_eight_workers);
