@@ -16,8 +16,10 @@
 // it first saw each one; a slice seen for a whole quantum has used it up.
 //
 // Who is preempted.  Only a worker whose fiber has used up its quantum while
-// other work waits for that worker (its runnext, queues or inbox, the global
-// queue, or a due timer). An idle worker, a worker whose fibers switch
+// other work waits for that worker: work only it may run (fibers it
+// preempted, pinned fibers, due timers) or shared work (its runnext and
+// ring, the global queue) that no idle worker can take instead — an idle
+// worker is woken for that. An idle worker, a worker whose fibers switch
 // faster than the quantum, and a fiber alone with nothing else to run are
 // left alone: no flag, no signal.
 //
@@ -238,11 +240,34 @@ inline bool thread_is_running(int stat_fd) noexcept {
   return !close_paren || close_paren[1] != ' ' || close_paren[2] == 'R';
 }
 
-// Whether anything waits for worker w (other than what it runs now).
-inline bool work_waiting_for(const worker* w, const runtime_core* rt, std::int64_t now) noexcept {
-  return w->runnext.load(std::memory_order_relaxed) || !w->ring.empty() || w->home_size.load(std::memory_order_relaxed) ||
-         w->inbox_nonempty.load(std::memory_order_relaxed) || rt->global_size.load(std::memory_order_relaxed) ||
+// Whether work waits that only worker w may run: fibers it preempted by
+// signal (they resume only here), fibers pinned to it, its due timers.
+inline bool home_work_waiting_for(const worker* w, std::int64_t now) noexcept {
+  return w->home_size.load(std::memory_order_relaxed) || w->inbox_nonempty.load(std::memory_order_relaxed) ||
          w->timers.earliest() <= now;
+}
+
+// Whether work waits that any worker may run: w's runnext and ring (idle
+// workers steal them) and the global queue.
+inline bool shared_work_waiting_for(const worker* w, const runtime_core* rt) noexcept {
+  return w->runnext.load(std::memory_order_relaxed) || !w->ring.empty() ||
+         rt->global_size.load(std::memory_order_relaxed);
+}
+
+// Whether a worker is idle or already looking for work.
+inline bool idle_worker_available(const runtime_core* rt) noexcept {
+  return rt->sleepers.load(std::memory_order_relaxed) > 0 || rt->spinning.load(std::memory_order_relaxed) > 0;
+}
+
+// Whether w's running fiber should give way. Shared work justifies it only
+// when no other worker can take that work: a fiber preempted by signal may
+// resume only on its own worker, so preempting it while another worker
+// idles would tie two fibers to one worker — and two CPU-bound fibers
+// preempting each other there stay tied until one of them switches of its
+// own accord, with the other worker idle all along. The monitor wakes an
+// idle worker for the shared work instead (the `stranded` rescue below).
+inline bool work_waiting_for(const worker* w, const runtime_core* rt, std::int64_t now) noexcept {
+  return home_work_waiting_for(w, now) || (shared_work_waiting_for(w, rt) && !idle_worker_available(rt));
 }
 
 inline void send_preempt_signal(runtime_core* rt, worker* w, std::uint64_t slice) noexcept {
@@ -309,9 +334,9 @@ inline void monitor_main(runtime_core* rt) noexcept {
     for (auto& wp : rt->workers) {
       worker* w = wp.get();
       monitor_view& m = w->monitor;
-      // Work sitting in a worker's runnext or ring for two looks in a row,
-      // while that worker is busy: an idle worker should take it.
-      bool queued = w->runnext.load(std::memory_order_relaxed) || !w->ring.empty();
+      // Work sitting in a worker's runnext or ring, or in the global queue,
+      // for two looks in a row: an idle worker should take it.
+      bool queued = shared_work_waiting_for(w, rt);
       if (queued && m.queued) stranded = true;
       m.queued = queued;
       std::uint64_t slice = w->slice.load(std::memory_order_relaxed);
