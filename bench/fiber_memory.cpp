@@ -108,10 +108,10 @@ int main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   for (unsigned long i = 0; i < fibers; ++i)
     rt.spawn([&parked, &gate, &finished] {
-      parked.done();
-      gate.wait();
-      finished.done();
-    }).detach();
+        parked.done();
+        gate.wait();
+        finished.done();
+      }).detach();
   const double spawn_s = seconds_since(t0);
   parked.wait();
   const double parked_s = seconds_since(t0);

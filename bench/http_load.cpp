@@ -276,8 +276,8 @@ void print_text(const options& o, const run_result& r) {
   const pool_result& h = r.hello;
   const pool_result& w = r.heavy;
   std::printf("%s\n", o.label.c_str());
-  std::printf("  %s, open loop at %.0f req/s for %.1f s (+%.1f s warm-up)", r.server.c_str(), o.rate,
-              o.duration_s, o.warmup_s);
+  std::printf("  %s, open loop at %.0f req/s for %.1f s (+%.1f s warm-up)", r.server.c_str(), o.rate, o.duration_s,
+              o.warmup_s);
   if (r.with_heavy)
     std::printf(", 1 in %ld is %s (%s)", o.heavy_every, r.heavy_name.c_str(),
                 o.heavy_random ? "at random, fixed seed" : "evenly spaced");
@@ -315,13 +315,14 @@ void print_csv(const options& o, const run_result& r) {
       "label,rate,duration_s,heavy_every,heavy_ms,hello_ok,hello_errors,hello_waited,hello_p50_us,hello_p90_us,"
       "hello_p99_us,hello_p999_us,hello_max_us,hello_mean_us,heavy_ok,heavy_errors,heavy_waited,heavy_p50_us,"
       "heavy_p99_us,heavy_max_us,lag_p50_us,lag_p99_us,lag_max_us,retried\n");
-  std::printf("%s,%g,%g,%ld,%ld,%zu,%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%zu,%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,"
-              "%.1f,%llu\n",
-              o.label.c_str(), o.rate, o.duration_s, o.heavy_every, o.heavy_ms, h.lat.count,
-              static_cast<unsigned long long>(h.error_total), static_cast<unsigned long long>(h.waited), h.lat.p50,
-              h.lat.p90, h.lat.p99, h.lat.p999, h.lat.max, h.lat.mean, w.lat.count,
-              static_cast<unsigned long long>(w.error_total), static_cast<unsigned long long>(w.waited), w.lat.p50,
-              w.lat.p99, w.lat.max, r.lag.p50, r.lag.p99, r.lag.max, static_cast<unsigned long long>(h.retried + w.retried));
+  std::printf(
+      "%s,%g,%g,%ld,%ld,%zu,%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%zu,%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,"
+      "%.1f,%llu\n",
+      o.label.c_str(), o.rate, o.duration_s, o.heavy_every, o.heavy_ms, h.lat.count,
+      static_cast<unsigned long long>(h.error_total), static_cast<unsigned long long>(h.waited), h.lat.p50, h.lat.p90,
+      h.lat.p99, h.lat.p999, h.lat.max, h.lat.mean, w.lat.count, static_cast<unsigned long long>(w.error_total),
+      static_cast<unsigned long long>(w.waited), w.lat.p50, w.lat.p99, w.lat.max, r.lag.p50, r.lag.p99, r.lag.max,
+      static_cast<unsigned long long>(h.retried + w.retried));
 }
 
 void print_json(const options& o, const run_result& r) {
@@ -333,22 +334,22 @@ void print_json(const options& o, const run_result& r) {
                   "{\"ok\": %zu, \"errors\": %llu, \"waited\": %llu, \"max_backlog\": %zu, \"p50_us\": %.1f, "
                   "\"p90_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, \"max_us\": %.1f, \"mean_us\": %.1f",
                   p.lat.count, static_cast<unsigned long long>(p.error_total),
-                  static_cast<unsigned long long>(p.waited), p.max_backlog, p.lat.p50, p.lat.p90, p.lat.p99,
-                  p.lat.p999, p.lat.max, p.lat.mean);
+                  static_cast<unsigned long long>(p.waited), p.max_backlog, p.lat.p50, p.lat.p90, p.lat.p99, p.lat.p999,
+                  p.lat.max, p.lat.mean);
     std::string s = b;
     s += ", \"error_kinds\": {";
     for (int k = 0; k < static_cast<int>(error_kind::count_); ++k)
       s += std::string(k ? ", " : "") + "\"" + kErrorNames[k] + "\": " + std::to_string(p.errors[k]);
     return s + "}}";
   };
-  std::printf("{\"tool\": \"http_load\", \"label\": \"%s\", \"server\": \"%s\", \"rate\": %g, \"duration_s\": %g, "
-              "\"warmup_s\": %g, \"heavy_every\": %ld, \"heavy_ms\": %ld, \"connections\": %ld, "
-              "\"heavy_connections\": %ld, \"heavy_pattern\": \"%s\", \"seed\": %llu, \"client_workers\": %ld, "
-              "\"client_sched\": \"%s\", \"elapsed_s\": %.3f,\n",
-              o.label.c_str(), r.server.c_str(), o.rate, o.duration_s, o.warmup_s, o.heavy_every,
-              o.heavy_ms, o.connections, r.with_heavy ? o.heavy_connections : 0L,
-              o.heavy_random ? "random" : "even", static_cast<unsigned long long>(o.seed), o.workers, sched_name(),
-              r.elapsed_s);
+  std::printf(
+      "{\"tool\": \"http_load\", \"label\": \"%s\", \"server\": \"%s\", \"rate\": %g, \"duration_s\": %g, "
+      "\"warmup_s\": %g, \"heavy_every\": %ld, \"heavy_ms\": %ld, \"connections\": %ld, "
+      "\"heavy_connections\": %ld, \"heavy_pattern\": \"%s\", \"seed\": %llu, \"client_workers\": %ld, "
+      "\"client_sched\": \"%s\", \"elapsed_s\": %.3f,\n",
+      o.label.c_str(), r.server.c_str(), o.rate, o.duration_s, o.warmup_s, o.heavy_every, o.heavy_ms, o.connections,
+      r.with_heavy ? o.heavy_connections : 0L, o.heavy_random ? "random" : "even",
+      static_cast<unsigned long long>(o.seed), o.workers, sched_name(), r.elapsed_s);
   std::printf(" \"hello\": %s,\n", stats(h).c_str());
   std::printf(" \"heavy\": %s,\n", stats(w).c_str());
   std::printf(" \"send_lag\": {\"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f}, \"retried\": %llu,\n", r.lag.p50,
@@ -358,7 +359,8 @@ void print_json(const options& o, const run_result& r) {
   std::printf(" \"hello_curve\": [");
   for (int k = 0; k <= 40; ++k) {
     double q = 1 - std::pow(10.0, -k / 10.0);
-    std::printf("%s[%.4f, %.1f]", k ? ", " : "", q * 100, static_cast<double>(bench::percentile_sorted(h.sorted, q)) / 1000.0);
+    std::printf("%s[%.4f, %.1f]", k ? ", " : "", q * 100,
+                static_cast<double>(bench::percentile_sorted(h.sorted, q)) / 1000.0);
   }
   std::printf(", [100, %.1f]]}\n", h.lat.max);
 }
@@ -453,7 +455,7 @@ int main(int argc, char** argv) {
   if (status) return status;
 
   const run_result r{collect(hello), collect(heavy), send_lag(hello, heavy), st.server.to_string(), heavy.name,
-                     with_heavy, elapsed_s, measured_requests};
+                     with_heavy,     elapsed_s,      measured_requests};
   if (o.format == bench::output_format::csv)
     print_csv(o, r);
   else if (o.format == bench::output_format::json)

@@ -49,7 +49,7 @@ struct connection {
   job next;
   std::int64_t handed_ns = 0;
   jiffy::condition_variable cv;
-  std::string buf;       // bytes received and not yet consumed
+  std::string buf;        // bytes received and not yet consumed
   bool counting = false;  // the current job is measured (warm-up errors are not counted)
   record rec;
 };

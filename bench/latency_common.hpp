@@ -32,7 +32,8 @@ struct workload_options {
   output_format format = output_format::text;
 };
 
-constexpr const char* kWorkloadSynopsis = "[--seconds S] [--wakeups N] [--hogs N] [--sleep-us N] [--label TEXT] [--csv | --json]";
+constexpr const char* kWorkloadSynopsis =
+    "[--seconds S] [--wakeups N] [--hogs N] [--sleep-us N] [--label TEXT] [--csv | --json]";
 
 constexpr const char* kWorkloadHelp =
     "  --seconds S     end the run after S seconds (default 3)...\n"
@@ -73,29 +74,27 @@ struct alignas(64) hog_counter {
 // the csv's last field and `extra_json` (a list of "key": value pairs) into
 // the json object.
 inline void print_summary(output_format fmt, const std::string& label, const latency_summary& s,
-                          const std::string& extra_text, const std::string& extra_csv,
-                          const std::string& extra_json) {
+                          const std::string& extra_text, const std::string& extra_csv, const std::string& extra_json) {
   switch (fmt) {
     case output_format::text:
       std::printf("%s\n", label.c_str());
       std::printf("  wake-ups:  %zu\n", s.count);
-      std::printf("  lateness:  p50 %.1f us   p99 %.1f us   max %.1f us   mean %.1f us\n", s.p50, s.p99,
-                  s.max, s.mean);
+      std::printf("  lateness:  p50 %.1f us   p99 %.1f us   max %.1f us   mean %.1f us\n", s.p50, s.p99, s.max, s.mean);
       if (!extra_text.empty()) std::printf("%s", extra_text.c_str());
       break;
     case output_format::csv: {
       std::string l = label;  // a comma would shift the fields
       for (char& ch : l)
         if (ch == ',') ch = ';';
-      std::printf("%s,%zu,%.1f,%.1f,%.1f,%.1f,%s\n", l.c_str(), s.count, s.p50, s.p99, s.max,
-                  s.mean, extra_csv.c_str());
+      std::printf("%s,%zu,%.1f,%.1f,%.1f,%.1f,%s\n", l.c_str(), s.count, s.p50, s.p99, s.max, s.mean,
+                  extra_csv.c_str());
       break;
     }
     case output_format::json:
-      std::printf("{\"label\": \"%s\", \"wakeups\": %zu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, "
-                  "\"mean_us\": %.1f%s%s}\n",
-                  label.c_str(), s.count, s.p50, s.p99, s.max, s.mean, extra_json.empty() ? "" : ", ",
-                  extra_json.c_str());
+      std::printf(
+          "{\"label\": \"%s\", \"wakeups\": %zu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, "
+          "\"mean_us\": %.1f%s%s}\n",
+          label.c_str(), s.count, s.p50, s.p99, s.max, s.mean, extra_json.empty() ? "" : ", ", extra_json.c_str());
       break;
   }
   std::fflush(stdout);

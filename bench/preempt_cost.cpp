@@ -109,9 +109,9 @@ constexpr const char* kHelp =
 
 struct options {
   int rounds = 25;
-  double window = 0.1;         // seconds counted per visit
-  double settle = 0.01;        // seconds between opening a gate and counting
-  double side_seconds = 1.0;   // the signal reference and the yield test
+  double window = 0.1;        // seconds counted per visit
+  double settle = 0.01;       // seconds between opening a gate and counting
+  double side_seconds = 1.0;  // the signal reference and the yield test
   long cost_quantum_us = 50;
   bool pin = true;
 };
@@ -302,8 +302,8 @@ reference_result measure_signal_round_trip(const options& o, const pinning& pin,
   sleep_seconds(0.05);
   reference_result r;
   recording.store(true, std::memory_order_relaxed);
-  const clock_type::time_point end =
-      clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.side_seconds));
+  const clock_type::time_point end = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                                             std::chrono::duration<double>(o.side_seconds));
   while (clock_type::now() < end) {  // a few thousand signals per second, like `full` at small quanta
     pthread_kill(spinner.native_handle(), SIGUSR1);
     ++r.sent;
@@ -380,8 +380,8 @@ int main(int argc, char** argv) {
 
   for (auto& c : configs) {
     bench_runtime& br = *c;
-    br.rt = std::make_unique<jiffy::runtime>(jiffy::runtime_options{
-        .workers = 1, .preempt = br.mode, .quantum = std::chrono::microseconds(br.quantum_us)});
+    br.rt = std::make_unique<jiffy::runtime>(
+        jiffy::runtime_options{.workers = 1, .preempt = br.mode, .quantum = std::chrono::microseconds(br.quantum_us)});
     if (pin.enabled) br.rt->block_on([&pin] { bench::pin_this_thread(pin.worker_cpu); });
     for (int f = 0; f < 2; ++f) br.fibers[f] = br.rt->spawn([&br, f] { cpu_bound(br, f); });
   }
@@ -389,9 +389,10 @@ int main(int argc, char** argv) {
   std::string pin_text = pin.enabled ? "main and monitors pinned to CPU " + std::to_string(pin.helper_cpu) +
                                            ", workers to CPU " + std::to_string(pin.worker_cpu)
                                      : "not pinned";
-  std::printf("preempt_cost: 2 CPU-bound fibers on 1 worker; %zu configurations visited in turn, %d rounds of "
-              "%.0f ms windows (+1 warm-up round); %s\n\n",
-              configs.size(), o.rounds, o.window * 1000, pin_text.c_str());
+  std::printf(
+      "preempt_cost: 2 CPU-bound fibers on 1 worker; %zu configurations visited in turn, %d rounds of "
+      "%.0f ms windows (+1 warm-up round); %s\n\n",
+      configs.size(), o.rounds, o.window * 1000, pin_text.c_str());
   std::fflush(stdout);
 
   const std::size_t k = configs.size();
@@ -411,8 +412,9 @@ int main(int argc, char** argv) {
 
   // Throughput.
   const bench_runtime& none = *configs[0];
-  std::printf("| configuration | work units/s (median) | relative to none: median [IQR] | preemptions/s | "
-              "signals sent/s | deferred/s | mean slice | target | met? |\n");
+  std::printf(
+      "| configuration | work units/s (median) | relative to none: median [IQR] | preemptions/s | "
+      "signals sent/s | deferred/s | mean slice | target | met? |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|:---:|\n");
   std::vector<std::vector<double>> ratios(k);
   for (std::size_t c = 0; c < k; ++c) {
@@ -425,7 +427,8 @@ int main(int argc, char** argv) {
       std::snprintf(target, sizeof target, ">= %.0f%%", br.target * 100);
       std::snprintf(met, sizeof met, "%s", med >= br.target ? "yes" : "no");
     }
-    if (br.preemptions > 0) std::snprintf(slice, sizeof slice, "%.0f us", br.seconds * 1e6 / static_cast<double>(br.preemptions));
+    if (br.preemptions > 0)
+      std::snprintf(slice, sizeof slice, "%.0f us", br.seconds * 1e6 / static_cast<double>(br.preemptions));
     std::printf("| %s | %.4g | %.2f%% [%.2f, %.2f] | %.0f | %.0f | %.0f | %s | %s | %s |\n", br.name.c_str(),
                 bench::median(br.units_per_s), med * 100, bench::percentile(ratios[c], 0.25) * 100,
                 bench::percentile(ratios[c], 0.75) * 100, static_cast<double>(br.preemptions) / br.seconds,
@@ -439,9 +442,10 @@ int main(int argc, char** argv) {
                 100 - (cpu1.idle - cpu0.idle) * 100 / (cpu1.total - cpu0.total), sysconf(_SC_NPROCESSORS_ONLN));
 
   // Price of one preemption.
-  std::printf("\n| configuration | switches timed | direct: p50 ns | p90 ns | p99 ns | indirect: ns lost per "
-              "preemption (median of %d) |\n",
-              o.rounds);
+  std::printf(
+      "\n| configuration | switches timed | direct: p50 ns | p90 ns | p99 ns | indirect: ns lost per "
+      "preemption (median of %d) |\n",
+      o.rounds);
   std::printf("|---|---:|---:|---:|---:|---:|\n");
   for (std::size_t c = 1; c < k; ++c) {
     const bench_runtime& br = *configs[c];
@@ -454,17 +458,18 @@ int main(int argc, char** argv) {
       if (p > 0) lost.push_back((1 - ratios[c][static_cast<std::size_t>(r)]) / p * 1e9);
     }
     std::printf("| %s | %zu | %.0f | %.0f | %.0f | %.0f |\n", br.name.c_str(), gaps.size(),
-                bench::percentile_sorted(gaps, 0.5), bench::percentile_sorted(gaps, 0.9), bench::percentile_sorted(gaps, 0.99),
-                bench::median(lost));
+                bench::percentile_sorted(gaps, 0.5), bench::percentile_sorted(gaps, 0.9),
+                bench::percentile_sorted(gaps, 0.99), bench::median(lost));
   }
   {
     reference_result ref = measure_signal_round_trip(o, pin, ns_per_tick);
     std::sort(ref.gaps_ns.begin(), ref.gaps_ns.end());
-    std::printf("| reference: empty SIGUSR1 handler on a plain thread, no switch (%llu sent in %.1f s) | %zu | %.0f | "
-                "%.0f | %.0f | — |\n",
-                static_cast<unsigned long long>(ref.sent), o.side_seconds, ref.gaps_ns.size(),
-                bench::percentile_sorted(ref.gaps_ns, 0.5), bench::percentile_sorted(ref.gaps_ns, 0.9),
-                bench::percentile_sorted(ref.gaps_ns, 0.99));
+    std::printf(
+        "| reference: empty SIGUSR1 handler on a plain thread, no switch (%llu sent in %.1f s) | %zu | %.0f | "
+        "%.0f | %.0f | — |\n",
+        static_cast<unsigned long long>(ref.sent), o.side_seconds, ref.gaps_ns.size(),
+        bench::percentile_sorted(ref.gaps_ns, 0.5), bench::percentile_sorted(ref.gaps_ns, 0.9),
+        bench::percentile_sorted(ref.gaps_ns, 0.99));
   }
 
   // Pure yield: no signal may be sent.
@@ -484,9 +489,10 @@ int main(int argc, char** argv) {
     b.join();
     const jiffy::runtime_stats st1 = rt.stats();
     const unsigned long long signals = st1.signals_sent - st0.signals_sent;
-    std::printf("\n| pure-yield workload: 2 fibers, 1 worker, full, quantum 1 ms, %.1f s | yields | preemptions | "
-                "deferred | signals_sent | zero signals? |\n",
-                o.side_seconds);
+    std::printf(
+        "\n| pure-yield workload: 2 fibers, 1 worker, full, quantum 1 ms, %.1f s | yields | preemptions | "
+        "deferred | signals_sent | zero signals? |\n",
+        o.side_seconds);
     std::printf("|---|---:|---:|---:|---:|:---:|\n");
     std::printf("| | %llu | %llu | %llu | %llu | %s |\n", static_cast<unsigned long long>(st1.yields - st0.yields),
                 static_cast<unsigned long long>(st1.preemptions - st0.preemptions),

@@ -201,7 +201,7 @@ int last_cpu(int stat_fd) {
 
 struct wake_diag {
   int worker_cpu = -1, monitor_cpu = -1;  // at wake-up
-  std::int64_t not_running_ns = 0;  // worker: wall - CPU time over the sleep
+  std::int64_t not_running_ns = 0;        // worker: wall - CPU time over the sleep
   std::int64_t worker_delay_ns = 0;
   std::int64_t monitor_delay_ns = 0;
   std::uint64_t preemptions = 0, signals = 0, deferred = 0;
@@ -241,8 +241,8 @@ int main(int argc, char** argv) {
         pid_t monitor_tid = find_monitor_tid(worker_tid);
         worker_fd = open_schedstat(worker_tid);
         monitor_fd = open_schedstat(monitor_tid);
-        monitor_stat_fd = ::open(("/proc/self/task/" + std::to_string(monitor_tid) + "/stat").c_str(),
-                                 O_RDONLY | O_CLOEXEC);
+        monitor_stat_fd =
+            ::open(("/proc/self/task/" + std::to_string(monitor_tid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
       }
       const clock_type::time_point loop_start = clock_type::now();
       monitor_cpu_ns = -schedstat_ns(monitor_fd, 0);
@@ -344,10 +344,11 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> order(lateness.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lateness[a] > lateness[b]; });
-    std::printf("  the latest wake-ups (us; 'not running' = worker thread's wall - CPU time during the sleep):\n"
-                "  %6s %10s %10s %12s %13s %14s %6s %8s %9s %5s\n",
-                "index", "at", "lateness", "not running", "worker delay", "monitor delay", "preem", "signals",
-                "deferred", "cpus");
+    std::printf(
+        "  the latest wake-ups (us; 'not running' = worker thread's wall - CPU time during the sleep):\n"
+        "  %6s %10s %10s %12s %13s %14s %6s %8s %9s %5s\n",
+        "index", "at", "lateness", "not running", "worker delay", "monitor delay", "preem", "signals", "deferred",
+        "cpus");
     for (std::size_t k = 0; k < order.size() && k < 10; ++k) {
       std::size_t i = order[k];
       const wake_diag& d = diag[i];

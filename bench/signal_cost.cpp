@@ -102,9 +102,9 @@ double busy_window(double secs, double self_period) {
 }
 
 struct result {
-  double ratio;           // throughput left, median
-  double cost_us;         // CPU time lost per signal, median
-  double signals_per_s;   // achieved rate, median
+  double ratio;          // throughput left, median
+  double cost_us;        // CPU time lost per signal, median
+  double signals_per_s;  // achieved rate, median
 };
 
 result measure(mechanism m, const settings& s, int busy_cpu, int other_cpu) {
@@ -196,7 +196,7 @@ settings parse_args(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const settings s = parse_args(argc, argv);
-  struct sigaction sa{};
+  struct sigaction sa = {};
   sa.sa_handler = count_signal;
   sa.sa_flags = SA_RESTART;
   sigaction(SIGURG, &sa, nullptr);
@@ -205,11 +205,11 @@ int main(int argc, char** argv) {
   int busy_cpu = static_cast<int>(cpus > 0 ? cpus - 1 : 0);
   int other_cpu = cpus > 1 ? 0 : busy_cpu;
   if (cpus < 2) std::printf("note: one CPU only; 'other-cpu tgkill' shares the busy thread's CPU\n");
-  std::printf("signal every %ld us, %d rounds of 2 x %.0f ms windows; busy thread on CPU %d\n\n", s.period_us,
-              s.rounds, s.window * 1e3, busy_cpu);
+  std::printf("signal every %ld us, %d rounds of 2 x %.0f ms windows; busy thread on CPU %d\n\n", s.period_us, s.rounds,
+              s.window * 1e3, busy_cpu);
   std::printf("| mechanism | signals/s | throughput left | CPU lost per signal |\n|---|---:|---:|---:|\n");
-  for (mechanism m : {mechanism::other_cpu_tgkill, mechanism::self_tgkill, mechanism::thread_timer,
-                      mechanism::thread_cpu_timer}) {
+  for (mechanism m :
+       {mechanism::other_cpu_tgkill, mechanism::self_tgkill, mechanism::thread_timer, mechanism::thread_cpu_timer}) {
     result r = measure(m, s, busy_cpu, other_cpu);
     std::printf("| %s | %.0f | %.2f%% | %.2f us |\n", name_of(m), r.signals_per_s, 100 * r.ratio, r.cost_us);
     std::fflush(stdout);

@@ -127,9 +127,12 @@ config parse_command_line(int argc, char** argv) {
   config cfg;
   examples::cli::arguments args(program, argc, argv);
   while (args.next()) {
-    if (args.is("--seconds")) cfg.seconds_per_model = args.number_at_least(1);
-    else if (args.is("--quantum-us")) cfg.quantum_us = args.number_at_least(50);
-    else args.reject_unknown();
+    if (args.is("--seconds"))
+      cfg.seconds_per_model = args.number_at_least(1);
+    else if (args.is("--quantum-us"))
+      cfg.quantum_us = args.number_at_least(50);
+    else
+      args.reject_unknown();
   }
   return cfg;
 }
@@ -145,8 +148,9 @@ int main(int argc, char** argv) {
       {"voluntary + cond_resched", jiffy::preempt_mode::voluntary, true},
       {"full", jiffy::preempt_mode::full, false},
   };
-  std::printf("1 worker: an audio fiber due every 2 ms, 2 fibers computing 5 ms at a time; quantum %ld us, %ld s per model\n\n",
-              cfg.quantum_us, cfg.seconds_per_model);
+  std::printf(
+      "1 worker: an audio fiber due every 2 ms, 2 fibers computing 5 ms at a time; quantum %ld us, %ld s per model\n\n",
+      cfg.quantum_us, cfg.seconds_per_model);
   std::printf("%-28s %8s %8s %10s %10s %10s %12s\n", "model", "periods", "missed", "p50 late", "p99 late", "max late",
               "switches*");
   for (const scenario& s : scenarios) {
@@ -154,8 +158,9 @@ int main(int argc, char** argv) {
     std::printf("%-28s %8zu %8zu %8.2f ms %7.2f ms %7.2f ms %12llu\n", s.name, o.periods, o.missed, o.p50_ms, o.p99_ms,
                 o.max_ms, static_cast<unsigned long long>(o.preemptions + o.voluntary));
   }
-  std::printf("\nmissed: periods whose callback ran a whole period (2 ms) late or later, or never ran.\n"
-              "late: how long after its due time each callback ran.\n"
-              "switches*: preemptions by signal (full) or at a preemption point (voluntary).\n");
+  std::printf(
+      "\nmissed: periods whose callback ran a whole period (2 ms) late or later, or never ran.\n"
+      "late: how long after its due time each callback ran.\n"
+      "switches*: preemptions by signal (full) or at a preemption point (voluntary).\n");
   return 0;
 }

@@ -57,11 +57,16 @@ config parse_command_line(int argc, char** argv) {
   examples::cli::arguments args(program, argc, argv);
   while (args.next()) {
     if (cfg.net.read(args, 1)) continue;
-    if (args.is("--connections")) cfg.connections = args.number(1, 10000);
-    else if (args.is("--messages")) cfg.messages = args.number(1, 100000000);
-    else if (args.is("--size")) cfg.size = args.number(1, 1 << 20);
-    else if (args.is("--timeout-s")) cfg.timeout_s = args.number(1, 3600);
-    else args.reject_unknown();
+    if (args.is("--connections"))
+      cfg.connections = args.number(1, 10000);
+    else if (args.is("--messages"))
+      cfg.messages = args.number(1, 100000000);
+    else if (args.is("--size"))
+      cfg.size = args.number(1, 1 << 20);
+    else if (args.is("--timeout-s"))
+      cfg.timeout_s = args.number(1, 3600);
+    else
+      args.reject_unknown();
   }
   return cfg;
 }
@@ -106,7 +111,8 @@ connection_report run_connection(const config& cfg, const jiffy::ip_endpoint& se
       rep.problem = "message " + std::to_string(n) + " came back different";
       return rep;
     }
-    rep.latencies_us.push_back(static_cast<std::uint32_t>(duration_cast<microseconds>(steady_clock::now() - start).count()));
+    rep.latencies_us.push_back(
+        static_cast<std::uint32_t>(duration_cast<microseconds>(steady_clock::now() - start).count()));
   }
   return rep;
 }
@@ -124,7 +130,8 @@ int main(int argc, char** argv) {
     rt.block_on([&] {
       std::vector<jiffy::fiber> fibers;
       for (long i = 0; i < cfg.connections; ++i)
-        fibers.push_back(jiffy::spawn([&, i] { reports[static_cast<std::size_t>(i)] = run_connection(cfg, server, i); }));
+        fibers.push_back(
+            jiffy::spawn([&, i] { reports[static_cast<std::size_t>(i)] = run_connection(cfg, server, i); }));
       for (auto& f : fibers) f.join();
     });
   }
@@ -140,8 +147,8 @@ int main(int argc, char** argv) {
   std::sort(all.begin(), all.end());
   std::printf("%zu round trips of %ld bytes on %ld connections in %.3f s: %.0f round trips/s\n", all.size(), cfg.size,
               cfg.connections, secs, secs > 0 ? static_cast<double>(all.size()) / secs : 0.0);
-  std::printf("latency: p50 %u us, p99 %u us, max %u us\n", examples::percentile(all, 50), examples::percentile(all, 99),
-              examples::percentile(all, 100));
+  std::printf("latency: p50 %u us, p99 %u us, max %u us\n", examples::percentile(all, 50),
+              examples::percentile(all, 99), examples::percentile(all, 100));
   if (failed) {
     std::printf("FAILED: %d of %ld connections saw a lost, short or wrong echo\n", failed, cfg.connections);
     return 1;

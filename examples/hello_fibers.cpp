@@ -47,7 +47,7 @@ int main() {
   jiffy::runtime_stats st = rt.stats();
   std::printf("sum of 1..1000 = %ld (expected 500500)\n", total);
   std::printf("fibers: %llu, context switches: %llu, steals: %llu\n",
-              static_cast<unsigned long long>(st.fibers_finished),
-              static_cast<unsigned long long>(st.context_switches), static_cast<unsigned long long>(st.steals));
+              static_cast<unsigned long long>(st.fibers_finished), static_cast<unsigned long long>(st.context_switches),
+              static_cast<unsigned long long>(st.steals));
   return total == 500500 ? 0 : 1;
 }

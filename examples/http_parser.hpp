@@ -169,7 +169,8 @@ inline parse_status parse_request_line(std::string_view line, request& r) noexce
   std::string_view version = line.substr(sp2 + 1);
   if (!is_token(method) || target.empty()) return parse_status::bad_request;
   for (char ch : target)
-    if (static_cast<unsigned char>(ch) <= 0x20 || static_cast<unsigned char>(ch) >= 0x7f) return parse_status::bad_request;
+    if (static_cast<unsigned char>(ch) <= 0x20 || static_cast<unsigned char>(ch) >= 0x7f)
+      return parse_status::bad_request;
   if (target.front() != '/' && target != "*") return parse_status::bad_request;
   // HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive.
   if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' || version[5] < '0' ||

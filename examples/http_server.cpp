@@ -343,10 +343,14 @@ config parse_command_line(int argc, char** argv) {
   examples::cli::arguments args(program, argc, argv);
   while (args.next()) {
     if (cfg.net.read(args, 0)) continue;
-    if (args.is("--preempt")) cfg.preempt = parse_preempt(args);
-    else if (args.is("--quantum-us")) cfg.quantum_us = args.number(50, 10000000);
-    else if (args.is("--log-requests")) cfg.log_requests = true;
-    else args.reject_unknown();
+    if (args.is("--preempt"))
+      cfg.preempt = parse_preempt(args);
+    else if (args.is("--quantum-us"))
+      cfg.quantum_us = args.number(50, 10000000);
+    else if (args.is("--log-requests"))
+      cfg.log_requests = true;
+    else
+      args.reject_unknown();
   }
   return cfg;
 }

@@ -48,8 +48,11 @@ class args {
   // program's name ('\n' starts an indented line); `help`: what --help
   // prints after the usage line.
   args(int argc, char** argv, std::string synopsis, std::string help)
-      : argc_(argc), argv_(argv), program_(base_name(argc > 0 ? argv[0] : "benchmark")),
-        synopsis_(std::move(synopsis)), help_(std::move(help)) {}
+      : argc_(argc),
+        argv_(argv),
+        program_(base_name(argc > 0 ? argv[0] : "benchmark")),
+        synopsis_(std::move(synopsis)),
+        help_(std::move(help)) {}
 
   // Moves to the next argument; false when there are none left. Handles
   // -h/--help itself.
@@ -118,8 +121,7 @@ class args {
     errno = 0;
     const long long v = std::strtoll(text.c_str(), &end, 10);
     if (text.empty() || *end != '\0' || errno != 0 || v < lo || v > hi)
-      fail(label() + ": '" + text + "' is not a whole number from " + std::to_string(lo) + " to " +
-           std::to_string(hi));
+      fail(label() + ": '" + text + "' is not a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
     return v;
   }
 
@@ -131,8 +133,8 @@ class args {
   // Reports a bad command line (what is wrong, naming the option and the
   // value) and exits with status 2.
   [[noreturn]] void fail(const std::string& what) const {
-    std::fprintf(stderr, "%s: %s\n%s(%s --help lists the options)\n", program_.c_str(), what.c_str(),
-                 usage().c_str(), program_.c_str());
+    std::fprintf(stderr, "%s: %s\n%s(%s --help lists the options)\n", program_.c_str(), what.c_str(), usage().c_str(),
+                 program_.c_str());
     std::exit(2);
   }
 

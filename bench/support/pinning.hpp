@@ -43,8 +43,8 @@ inline bool pin_native(pthread_t thread, int cpu) {
     err = pthread_setaffinity_np(thread, sizeof set, &set);
   }
   if (err == 0) return true;
-  std::fprintf(stderr, "%s: cannot pin a thread to CPU %d: %s (running unpinned)\n", program_invocation_short_name,
-               cpu, std::strerror(err));
+  std::fprintf(stderr, "%s: cannot pin a thread to CPU %d: %s (running unpinned)\n", program_invocation_short_name, cpu,
+               std::strerror(err));
   return false;
 }
 }  // namespace detail

@@ -20,10 +20,14 @@ struct network_options {
   // options; false if it is not. A server passes lowest_port 0 ("pick a free
   // port"), a client 1.
   bool read(cli::arguments& args, long lowest_port) {
-    if (args.is("--address")) address = args.address();
-    else if (args.is("--port")) port = args.number(lowest_port, 65535);
-    else if (args.is("--workers")) workers = args.number(1, 1024);
-    else return false;
+    if (args.is("--address"))
+      address = args.address();
+    else if (args.is("--port"))
+      port = args.number(lowest_port, 65535);
+    else if (args.is("--workers"))
+      workers = args.number(1, 1024);
+    else
+      return false;
     return true;
   }
 
