@@ -4,12 +4,13 @@
 // What: the measurements are lockbench.hpp's (uncontended lock+unlock in ns
 // and ticks; throughput, fairness spread, acquisition and hand-off latency
 // percentiles under contention). The program adds the registry of locks (each
-// jiffy lock and its holder_preemptible twin, jiffy::mutex, std::mutex,
-// std::shared_mutex, pthread_spinlock_t, and Concurrency Kit's fas/ticket/mcs
-// spinlocks when built with them: lockbench_ck.c), the scenario presets, the
-// command line, and the output: a table on the terminal, --csv, --json, and
-// an SVG plot of throughput against contenders written by hand (--svg). Each
-// of those is a file of its own: see lockbench_tool.hpp. This one runs them.
+// jiffy lock and its holder-preemptible twin from holder_preemptible.hpp,
+// jiffy::mutex, std::mutex, std::shared_mutex, pthread_spinlock_t, and
+// Concurrency Kit's fas/ticket/mcs spinlocks when built with them:
+// lockbench_ck.c), the scenario presets, the command line, and the output: a
+// table on the terminal, --csv, --json, and an SVG plot of throughput against
+// contenders written by hand (--svg). Each of those is a file of its own: see
+// lockbench_tool.hpp. This one runs them.
 //
 // How: a scenario is a list of sweeps; a sweep is locks x contender counts x
 // (workers x preemption models, for fibers) x critical-section lengths x gaps,

@@ -1,9 +1,11 @@
 // bench/lockbench_locks.cpp — the locks `lockbench` knows, by the names
-// the command line uses: each jiffy lock and its holder_preemptible twin,
-// jiffy::mutex, std::mutex, std::shared_mutex, pthread_spinlock_t, and
-// Concurrency Kit's fas/ticket/mcs spinlocks when built with them
-// (lockbench_ck.c); and the named groups --locks accepts. This is the file
-// that instantiates lockbench.hpp's measurements, once per lock.
+// the command line uses: each jiffy lock and its holder-preemptible twin
+// (holder_preemptible.hpp), jiffy::mutex, std::mutex, std::shared_mutex,
+// pthread_spinlock_t, and Concurrency Kit's fas/ticket/mcs spinlocks when
+// built with them (lockbench_ck.c); and the named groups --locks accepts.
+// This is the file that instantiates lockbench.hpp's measurements, once per
+// lock.
+#include "holder_preemptible.hpp"
 #include "lockbench_tool.hpp"
 
 #include <jiffy/spinlock.hpp>
@@ -107,7 +109,7 @@ lock_entry entry(const char* name, const char* type, bool blocks_thread = false)
           &lockbench::measure<Lock>};
 }
 
-namespace hp = jiffy::holder_preemptible;
+namespace hp = jiffy_bench::holder_preemptible;
 
 const char* const ck_names[] = {"ck_fas", "ck_ticket", "ck_mcs"};
 
@@ -116,15 +118,15 @@ const char* const ck_names[] = {"ck_fas", "ck_ticket", "ck_mcs"};
 const std::vector<lock_entry>& all_locks() {
   static const std::vector<lock_entry> locks = {
     entry<jiffy::spinlock>("spinlock", "jiffy::spinlock (TTAS)"),
-    entry<hp::spinlock>("hp_spinlock", "jiffy::holder_preemptible::spinlock"),
+    entry<hp::spinlock>("hp_spinlock", "jiffy_bench::holder_preemptible::spinlock"),
     entry<jiffy::ticket_spinlock>("ticket", "jiffy::ticket_spinlock"),
-    entry<hp::ticket_spinlock>("hp_ticket", "jiffy::holder_preemptible::ticket_spinlock"),
+    entry<hp::ticket_spinlock>("hp_ticket", "jiffy_bench::holder_preemptible::ticket_spinlock"),
     entry<jiffy::mcs_spinlock>("mcs", "jiffy::mcs_spinlock"),
-    entry<hp::mcs_spinlock>("hp_mcs", "jiffy::holder_preemptible::mcs_spinlock"),
+    entry<hp::mcs_spinlock>("hp_mcs", "jiffy_bench::holder_preemptible::mcs_spinlock"),
     entry<jiffy::rw_spinlock>("rw", "jiffy::rw_spinlock (exclusive lock())"),
-    entry<hp::rw_spinlock>("hp_rw", "jiffy::holder_preemptible::rw_spinlock (exclusive)"),
+    entry<hp::rw_spinlock>("hp_rw", "jiffy_bench::holder_preemptible::rw_spinlock (exclusive)"),
     entry<jiffy::seqlock>("seqlock", "jiffy::seqlock (writer lock)"),
-    entry<hp::seqlock>("hp_seqlock", "jiffy::holder_preemptible::seqlock (writer)"),
+    entry<hp::seqlock>("hp_seqlock", "jiffy_bench::holder_preemptible::seqlock (writer)"),
     entry<jiffy::mutex>("jiffy_mutex", "jiffy::mutex (parks fibers)"),
     entry<std::mutex>("std_mutex", "std::mutex", true),
     entry<std::shared_mutex>("std_shared_mutex", "std::shared_mutex (exclusive lock())", true),

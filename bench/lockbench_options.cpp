@@ -15,7 +15,7 @@ namespace {
 constexpr const char* kSynopsis = "[--scenario NAME] [options]";
 
 // What --help prints after the usage line.
-constexpr const char* kHelp = R"(lockbench — what a lock costs: jiffy's spinlocks, their holder_preemptible
+constexpr const char* kHelp = R"(lockbench — what a lock costs: jiffy's spinlocks, their holder-preemptible
 twins, jiffy::mutex, std::mutex, std::shared_mutex, pthread_spinlock_t and
 (when built with Concurrency Kit) ck_spinlock_fas/ticket/mcs, on plain threads
 and on fibers.
@@ -33,7 +33,7 @@ Scenarios (presets; the options below override their values):
                           preemption (1 ms quantum); 1 us critical section
   lock-holder-preemption  1 worker, full preemption (200 us quantum), 4 fibers,
                           3 us critical section, 10 us between acquisitions:
-                          integrated against holder_preemptible spinlocks
+                          integrated against holder-preemptible spinlocks
   all                     all of the above, one after another
   custom                  (the default) a sweep built from the options alone:
                           --threads and/or --fibers; plain threads 1..2x cores
@@ -75,10 +75,11 @@ Options (LIST: comma-separated values or ranges, e.g. 1,2,4 or 1-4):
 
 Lock names: spinlock, ticket, mcs, rw, seqlock (jiffy's integrated locks:
 preemption disabled while held), hp_spinlock, hp_ticket, hp_mcs, hp_rw,
-hp_seqlock (jiffy::holder_preemptible::*), jiffy_mutex, std_mutex,
-std_shared_mutex, pthread_spin, ck_fas, ck_ticket, ck_mcs. rw and
-std_shared_mutex are measured with their exclusive lock(), seqlock with its
-writer lock. Groups: all, jiffy, hp, os, ck, fair.
+hp_seqlock (jiffy_bench::holder_preemptible::*, the same algorithms without
+the integration), jiffy_mutex, std_mutex, std_shared_mutex, pthread_spin,
+ck_fas, ck_ticket, ck_mcs. rw and std_shared_mutex are measured with their
+exclusive lock(), seqlock with its writer lock. Groups: all, jiffy, hp, os,
+ck, fair.
 
 Metrics: acq/s is acquisitions per second over all contenders; spread is
 (max - min) / mean of the per-contender acquisition counts; acquire p50/p99/

@@ -106,7 +106,7 @@ void print_uncontended_targets(const std::vector<const row*>& rows) {
   print_ratio(rows, "mcs", "ck_mcs", 1.5);
 }
 
-// Integrated against holder_preemptible at the same configuration.
+// Integrated against holder-preemptible at the same configuration.
 void print_lhp_targets(const std::vector<const row*>& rows) {
   std::printf("integrated vs holder_preemptible (target: p99 acquisition latency >= 10x lower):\n");
   const char* pairs[][2] = {{"spinlock", "hp_spinlock"}, {"ticket", "hp_ticket"}, {"mcs", "hp_mcs"}};

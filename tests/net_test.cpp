@@ -498,7 +498,7 @@ TEST_CASE("workers that went idle while the poller was taken for a look are not 
   jiffy::detail::netpoll_release_after_look(core);
   // The monitor looks at the network too until it sees every worker idle
   // and sleeps itself; only then is the poller the only way to be woken.
-  REQUIRE(test::wait_until([&] { return core->monitor_idle.load(); }));
+  REQUIRE(test::wait_until([&] { return core->monitor.idle.load(); }));
   std::this_thread::sleep_for(20ms);
   REQUIRE(::write(fds[1], "x", 1) == 1);
   bool woke = test::wait_until([&] { return got.load(); }, 5000ms);

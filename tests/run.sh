@@ -8,21 +8,25 @@
 #   asan      Clang + AddressSanitizer + UndefinedBehaviorSanitizer
 #   noexcept  GCC with -fno-exceptions -fno-rtti
 #   aarch64   AArch64 cross build, tests run under qemu-user
+#   lint      clang-format check (tests/check_format.sh) and clang-tidy
+#             (tests/run_clang_tidy.sh); the Clang builds above also build
+#             with -Wthread-safety -Werror=thread-safety
 #
 # Usage: tests/run.sh [config...]     (default: all of the above)
 # Packages are installed from Debian only when missing (needs root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_configs=(release debug tsan asan noexcept aarch64)
+all_configs=(release debug tsan asan noexcept aarch64 lint)
 configs=("$@")
 [ ${#configs[@]} -eq 0 ] && configs=("${all_configs[@]}")
 
-packages=(cmake make g++ doctest-dev libbenchmark-dev libboost-fiber-dev libboost-context-dev)
+packages=(cmake make g++ python3 doctest-dev libbenchmark-dev libboost-fiber-dev libboost-context-dev)
 for c in "${configs[@]}"; do
   case "$c" in
     tsan|asan) packages+=(clang libclang-rt-14-dev) ;;
     aarch64) packages+=(g++-aarch64-linux-gnu qemu-user-static) ;;
+    lint) packages+=(clang-format clang-tidy) ;;
     release|debug|noexcept) ;;
     *) echo "tests/run.sh: unknown configuration '$c' (known: ${all_configs[*]})" >&2; exit 2 ;;
   esac
@@ -45,6 +49,20 @@ total_passed=0
 total_failed=0
 failed_configs=()
 for c in "${configs[@]}"; do
+  if [ "$c" = lint ]; then
+    # Two checks, counted as two tests.
+    echo "== lint: format and clang-tidy"
+    for check in tests/check_format.sh tests/run_clang_tidy.sh; do
+      if "$check" > "build/lint-$(basename "$check" .sh).log" 2>&1; then
+        total_passed=$((total_passed + 1))
+      else
+        cat "build/lint-$(basename "$check" .sh).log"
+        total_failed=$((total_failed + 1))
+        [[ " ${failed_configs[*]} " == *" lint "* ]] || failed_configs+=(lint)
+      fi
+    done
+    continue
+  fi
   echo "== $c: configure and build"
   cmake --preset "$c" > "build/$c-build.log" 2>&1 || { cat "build/$c-build.log"; failed_configs+=("$c"); total_failed=$((total_failed + 1)); continue; }
   if ! cmake --build --preset "$c" -j"$jobs" >> "build/$c-build.log" 2>&1; then

@@ -16,7 +16,8 @@
 //    time; another gets std::errc::device_or_resource_busy.
 #pragma once
 
-#include <jiffy/detail/netpoll.hpp>
+#include <jiffy/deadline.hpp>
+#include <jiffy/detail/io_wait.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -34,23 +35,12 @@ namespace jiffy {
 // A value or an error: `if (auto r = f.read(...)) use(r.value); else
 // report(r.error);`.
 template <class T>
-struct io_result {
+struct [[nodiscard]] io_result {
   T value{};
   std::error_code error;
   bool ok() const noexcept { return !error; }
   explicit operator bool() const noexcept { return ok(); }
 };
-
-using deadline = std::chrono::steady_clock::time_point;
-inline constexpr deadline no_deadline = deadline::max();
-
-// A deadline `d` from now.
-template <class Rep, class Period>
-deadline after(std::chrono::duration<Rep, Period> d) noexcept {
-  auto now = std::chrono::steady_clock::now();
-  if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(no_deadline - now)) return no_deadline;
-  return now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
-}
 
 // jiffy's own I/O conditions, beside the system's errno values.
 enum class io_errc { end_of_stream = 1 };

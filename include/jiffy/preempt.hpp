@@ -22,29 +22,11 @@
 //    the same thread as the code it interrupts.
 #pragma once
 
-#include <jiffy/detail/cpu_local.hpp>
-#include <jiffy/detail/diag.hpp>
+#include <jiffy/detail/preempt_count.hpp>
 
 #include <atomic>
 
 namespace jiffy {
-
-namespace detail {
-// Set by the first runtime; a count can only reach need_resched while a
-// runtime exists, so a null hook is never called.
-using preempt_schedule_fn = void (*)() noexcept;
-inline std::atomic<preempt_schedule_fn> preempt_schedule_hook{nullptr};
-
-[[gnu::noinline, gnu::cold]] inline void preempt_schedule() noexcept {
-  // relaxed: every runtime stores the same function.
-  if (preempt_schedule_fn f = preempt_schedule_hook.load(std::memory_order_relaxed)) f();
-}
-
-[[gnu::noinline, gnu::cold, noreturn]] inline void preempt_underflow(const char* what) noexcept {
-  message m;
-  fatal(m.text("jiffy: BUG: ").text(what).text(" underflow: called more often than its disable"));
-}
-}  // namespace detail
 
 inline void preempt_disable() noexcept {
   detail::cpu_local* c = detail::this_cpu();
@@ -56,7 +38,7 @@ inline void preempt_enable_no_resched() noexcept {
   detail::cpu_local* c = detail::this_cpu();
   std::atomic_signal_fence(std::memory_order_seq_cst);  // ...and before the decrement
   if constexpr (detail::debug_checks)
-    if ((c->preempt_count & detail::preempt_user_mask) == 0) detail::preempt_underflow("preempt_enable()");
+    if (detail::user_preempt_depth(c->preempt_count) == 0) detail::preempt_underflow("preempt_enable()");
   --c->preempt_count;
 }
 
@@ -64,7 +46,7 @@ inline void preempt_enable() noexcept {
   detail::cpu_local* c = detail::this_cpu();
   std::atomic_signal_fence(std::memory_order_seq_cst);
   if constexpr (detail::debug_checks)
-    if ((c->preempt_count & detail::preempt_user_mask) == 0) detail::preempt_underflow("preempt_enable()");
+    if (detail::user_preempt_depth(c->preempt_count) == 0) detail::preempt_underflow("preempt_enable()");
   // relaxed: need_resched is a hint from the timer; the switch itself
   // synchronises through the run queues.
   if (--c->preempt_count == 0 && c->need_resched.load(std::memory_order_relaxed)) detail::preempt_schedule();
@@ -72,14 +54,14 @@ inline void preempt_enable() noexcept {
 
 inline void preempt_check_resched() noexcept {
   detail::cpu_local* c = detail::this_cpu();
-  if (c->preempt_count == 0 && c->need_resched.load(std::memory_order_relaxed)) detail::preempt_schedule();
+  if (!detail::in_atomic(c) && c->need_resched.load(std::memory_order_relaxed)) detail::preempt_schedule();
 }
 
-inline unsigned preempt_count() noexcept { return detail::this_cpu()->preempt_count; }
+[[nodiscard]] inline unsigned preempt_count() noexcept { return detail::this_cpu()->preempt_count; }
 
-inline bool preemptible() noexcept { return detail::this_cpu()->preempt_count == 0; }
+[[nodiscard]] inline bool preemptible() noexcept { return !detail::in_atomic(detail::this_cpu()); }
 
-inline bool need_resched() noexcept { return detail::this_cpu()->need_resched.load(std::memory_order_relaxed) != 0; }
+[[nodiscard]] inline bool need_resched() noexcept { return detail::this_cpu()->need_resched.load(std::memory_order_relaxed) != 0; }
 
 // An explicit preemption point for long loops: switches if the running fiber
 // has used up its quantum and someone else is waiting. A no-op outside
@@ -108,7 +90,7 @@ inline void migrate_enable() noexcept {
   --c->migrate_disable;
 }
 
-inline unsigned migrate_disable_count() noexcept { return detail::this_cpu()->migrate_disable; }
+[[nodiscard]] inline unsigned migrate_disable_count() noexcept { return detail::this_cpu()->migrate_disable; }
 
 class migrate_guard {
  public:

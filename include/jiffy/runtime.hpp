@@ -18,8 +18,13 @@
 //    forever and is reported as a bug.
 #pragma once
 
+#include <jiffy/detail/block_on.hpp>
 #include <jiffy/detail/lifecycle.hpp>
-#include <jiffy/detail/scheduler.hpp>
+#include <jiffy/detail/run_queue.hpp>
+#include <jiffy/detail/runtime_core.hpp>
+#include <jiffy/detail/spawn.hpp>
+#include <jiffy/detail/switch.hpp>
+#include <jiffy/detail/wait.hpp>
 #include <jiffy/options.hpp>
 #include <jiffy/preempt.hpp>
 
@@ -36,7 +41,7 @@ namespace jiffy {
 class runtime;
 
 // A handle to a spawned fiber. Move-only, like std::thread.
-class fiber {
+class [[nodiscard]] fiber {
  public:
   fiber() noexcept = default;
   fiber(fiber&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
@@ -51,7 +56,7 @@ class fiber {
     if (f_) misuse("a joinable jiffy::fiber was destroyed (join() or detach() it first)");
   }
 
-  bool joinable() const noexcept { return f_ != nullptr; }
+  [[nodiscard]] bool joinable() const noexcept { return f_ != nullptr; }
   // A process-unique id, 0 for an empty handle.
   std::uint64_t id() const noexcept { return f_ ? f_->id : 0; }
 
@@ -61,16 +66,7 @@ class fiber {
     if (!f_) detail::fatal("fiber::join() on a fiber that is not joinable");
     if (detail::this_cpu()->current == f_) detail::fatal("fiber::join() called by the fiber itself (deadlock)");
     detail::debug_might_sleep("fiber::join()");
-    detail::fiber_control* f = std::exchange(f_, nullptr);
-    f->join_lock.lock();
-    if (f->done) {
-      f->join_lock.unlock();
-    } else {
-      detail::waiter wt;
-      f->joiners.push_back(&wt);
-      detail::block_waiter(wt, &f->join_lock, detail::no_deadline);
-    }
-    detail::release_fiber_ref(f);
+    detail::join_fiber(std::exchange(f_, nullptr));
   }
 
   // Lets the fiber run on by itself; the runtime still waits for it.
@@ -90,50 +86,6 @@ class fiber {
   }
   detail::fiber_control* f_ = nullptr;
 };
-
-namespace detail {
-// Carries block_on's result (or exception) from the fiber to the caller.
-template <class R>
-struct block_on_slot {
-  struct nothing {};
-  std::optional<std::conditional_t<std::is_void_v<R>, nothing, R>> value;
-#if JIFFY_EXCEPTIONS
-  std::exception_ptr error;
-#endif
-  template <class F>
-  void run(F& f) noexcept {
-#if JIFFY_EXCEPTIONS
-    try {
-      store(f);
-    } catch (...) {
-      error = std::current_exception();
-    }
-#else
-    store(f);
-#endif
-  }
-  template <class F>
-  void store(F& f) {
-    if constexpr (std::is_void_v<R>) {
-      f();
-      value.emplace();
-    } else {
-      value.emplace(f());
-    }
-  }
-  R take() {
-#if JIFFY_EXCEPTIONS
-    if (error) std::rethrow_exception(error);
-#endif
-    if constexpr (!std::is_void_v<R>) return std::move(*value);
-  }
-};
-
-inline runtime_core* current_runtime_core() noexcept {
-  worker* w = this_cpu()->w;
-  return w ? w->rt : nullptr;
-}
-}  // namespace detail
 
 class runtime {
  public:
@@ -246,32 +198,14 @@ inline void yield() noexcept {
   detail::yield_fiber();
 }
 
-namespace detail_sleep {
-inline void sleep_until_ns(std::int64_t deadline) noexcept {
-  if (!in_fiber()) {
-    timespec ts{static_cast<time_t>(deadline / 1000000000), static_cast<long>(deadline % 1000000000)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-    }
-    return;
-  }
-  jiffy::detail::debug_might_sleep("this_fiber::sleep_for/sleep_until()");
-  if (deadline <= jiffy::detail::now_ns()) {
-    yield();
-    return;
-  }
-  jiffy::detail::waiter wt;
-  jiffy::detail::block_waiter(wt, nullptr, deadline);
-}
-}  // namespace detail_sleep
-
 template <class Clock, class Dur>
 void sleep_until(std::chrono::time_point<Clock, Dur> t) {
-  detail_sleep::sleep_until_ns(jiffy::detail::to_monotonic_ns(t));
+  jiffy::detail::sleep_until_ns(jiffy::detail::to_monotonic_ns(t));
 }
 
 template <class Rep, class Period>
 void sleep_for(std::chrono::duration<Rep, Period> d) {
-  detail_sleep::sleep_until_ns(jiffy::detail::deadline_after(d));
+  jiffy::detail::sleep_until_ns(jiffy::detail::deadline_after(d));
 }
 
 }  // namespace this_fiber

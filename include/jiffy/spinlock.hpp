@@ -19,12 +19,20 @@
 //  * Holding one is "atomic context": yielding or blocking while holding it
 //    aborts debug builds with "scheduling while atomic". Unlocking a lock that
 //    is not held aborts debug builds with a message, where it can be detected.
-//  * Each has a twin in jiffy::holder_preemptible without the preemption
-//    integration, for measuring what it buys. Do not use those to protect data.
+//  * Capabilities for Clang's thread-safety analysis: data can be marked
+//    JIFFY_GUARDED_BY(lock) and taken under jiffy::lock_guard /
+//    jiffy::shared_lock_guard (thread_annotations.hpp, lock_guard.hpp).
+//    try_lock() and try_lock_shared() are [[nodiscard]].
+//  * The benchmarks compare each lock with a holder-preemptible twin, the
+//    same algorithm without the preemption integration
+//    (bench/holder_preemptible.hpp). The twins are not part of the API: a
+//    holder switched out while others spin is what these locks exist to
+//    prevent.
 //  * Sizes: every lock is 4 bytes, 4-byte aligned, except seqlock (8 bytes).
 #pragma once
 
 #include <jiffy/cache_padded.hpp>
+#include <jiffy/lock_guard.hpp>
 #include <jiffy/spin/mcs.hpp>
 #include <jiffy/spin/policy.hpp>
 #include <jiffy/spin/rw.hpp>

@@ -4,7 +4,7 @@
 //  * Each primitive works from fibers and from plain OS threads, mixed: a
 //    waiting fiber parks only itself (its worker runs other fibers), a
 //    waiting thread blocks its thread (on a futex).
-//  * All are built on one mechanism (detail/scheduler.hpp): a waiter joins a
+//  * All are built on one mechanism (detail/waiter.hpp, wait.hpp, wake.hpp): a waiter joins a
 //    list under the primitive's raw_spinlock and parks; the lock is released
 //    only once the waiter is off its stack, so a notifier on another worker
 //    can never run it half-parked.
@@ -12,9 +12,19 @@
 //    debug builds abort with "scheduling while atomic".
 //  * Misuse that can be detected (unlocking an unlocked mutex, a wait_group
 //    counter below zero) aborts with a message naming it.
+//  * mutex is a capability for Clang's thread-safety analysis
+//    (thread_annotations.hpp): data can be JIFFY_GUARDED_BY a mutex and
+//    taken under jiffy::lock_guard (lock_guard.hpp, included here).
+//    condition_variable's waits on a jiffy::mutex itself require it held.
+//  * [[nodiscard]]: try_lock(), and the waits that report whether what they
+//    waited for happened (a predicate wait's bool).
 #pragma once
 
-#include <jiffy/detail/scheduler.hpp>
+#include <jiffy/detail/time.hpp>
+#include <jiffy/detail/wait.hpp>
+#include <jiffy/detail/wake.hpp>
+#include <jiffy/lock_guard.hpp>
+#include <jiffy/thread_annotations.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -28,25 +38,25 @@ namespace jiffy {
 // Meets the standard Lockable requirements (std::lock_guard, std::unique_lock,
 // std::scoped_lock). Not recursive, not fair: a releasing owner wakes one
 // waiter, which competes with newcomers (as std::mutex does on Linux).
-class mutex {
+class JIFFY_CAPABILITY("mutex") mutex {
  public:
   mutex() noexcept = default;
   ~mutex() { wakers_.drain(); }
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
 
-  void lock() noexcept {
+  void lock() noexcept JIFFY_ACQUIRE() {
     detail::debug_might_sleep("mutex::lock()");
     if (!try_lock()) lock_slow();
   }
 
-  bool try_lock() noexcept {
+  [[nodiscard]] bool try_lock() noexcept JIFFY_TRY_ACQUIRE(true) {
     std::uint32_t expected = unlocked;
     // acquire: the critical section sees the previous owner's writes.
     return state_.compare_exchange_strong(expected, locked, std::memory_order_acquire, std::memory_order_relaxed);
   }
 
-  void unlock() noexcept {
+  void unlock() noexcept JIFFY_RELEASE() {
     std::uint32_t expected = locked;
     // release: publishes the critical section to the next owner.
     if (state_.compare_exchange_strong(expected, unlocked, std::memory_order_release, std::memory_order_relaxed))
@@ -65,7 +75,9 @@ class mutex {
  private:
   enum : std::uint32_t { unlocked = 0, locked = 1, contended = 2 };
 
-  void lock_slow() noexcept {
+  // Returns holding the mutex. (The analysis does not look inside a lock's
+  // own acquire and release functions: their bodies are the lock.)
+  void lock_slow() noexcept JIFFY_ACQUIRE() {
     // A short spin first: critical sections under a mutex are often brief,
     // and parking costs two context switches.
     for (int i = 0; i < 64; ++i) {
@@ -84,7 +96,7 @@ class mutex {
         continue;
       }
       waiters_.push_back(&wt);
-      detail::block_waiter(wt, &lock_, detail::no_deadline);
+      detail::block_waiter(wt, &lock_, detail::no_deadline_ns);
     }
   }
 
@@ -103,6 +115,14 @@ class mutex {
 // (std::unique_lock<jiffy::mutex> is the usual one), like
 // std::condition_variable_any. Spurious wake-ups are possible, as with every
 // condition variable: use the predicate overloads.
+//
+// Thread-safety analysis: the waits taking a jiffy::mutex itself require it
+// held (take it with jiffy::lock_guard, then cv.wait(mu, pred)); the generic
+// ones cannot say so (a std::unique_lock is no capability) and are not
+// checked. A predicate that reads guarded data is a lambda of its own to the
+// analysis: annotate it, [&]() JIFFY_REQUIRES(mu) { return ready; }.
+// The cv_status results are not [[nodiscard]]: with spurious wake-ups the
+// caller re-checks its condition anyway, and often ignores them rightly.
 class condition_variable {
  public:
   condition_variable() noexcept = default;
@@ -126,7 +146,7 @@ class condition_variable {
 
   template <class Lock>
   void wait(Lock& lock) {
-    wait_ns(lock, detail::no_deadline);
+    wait_ns(lock, detail::no_deadline_ns);
   }
 
   template <class Lock, class Predicate>
@@ -139,13 +159,10 @@ class condition_variable {
     return wait_ns(lock, detail::to_monotonic_ns(t));
   }
 
-
+  // Returns pred(): false means it timed out with the condition still false.
   template <class Lock, class Clock, class Duration, class Predicate>
-  bool wait_until(Lock& lock, const std::chrono::time_point<Clock, Duration>& t, Predicate pred) {
-    std::int64_t deadline = detail::to_monotonic_ns(t);
-    while (!pred())
-      if (wait_ns(lock, deadline) == std::cv_status::timeout) return pred();
-    return true;
+  [[nodiscard]] bool wait_until(Lock& lock, const std::chrono::time_point<Clock, Duration>& t, Predicate pred) {
+    return wait_pred(lock, detail::to_monotonic_ns(t), pred);
   }
 
   template <class Lock, class Rep, class Period>
@@ -153,17 +170,54 @@ class condition_variable {
     return wait_ns(lock, detail::deadline_after(d));
   }
 
+  // Returns pred(): false means it timed out with the condition still false.
   template <class Lock, class Rep, class Period, class Predicate>
-  bool wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d, Predicate pred) {
-    std::int64_t deadline = detail::deadline_after(d);
+  [[nodiscard]] bool wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d, Predicate pred) {
+    return wait_pred(lock, detail::deadline_after(d), pred);
+  }
+
+  // The same waits on a jiffy::mutex the caller holds (checked by the
+  // analysis). Chosen over the generic ones for a jiffy::mutex argument. The
+  // predicate waits are not analysed inside: pred() runs with m held, but
+  // the analysis cannot match m to what a predicate's annotation names.
+  void wait(mutex& m) JIFFY_REQUIRES(m) { wait_ns(m, detail::no_deadline_ns); }
+  template <class Predicate>
+  void wait(mutex& m, Predicate pred) JIFFY_REQUIRES(m) JIFFY_NO_THREAD_SAFETY_ANALYSIS {
+    while (!pred()) wait(m);
+  }
+  template <class Clock, class Duration>
+  std::cv_status wait_until(mutex& m, const std::chrono::time_point<Clock, Duration>& t) JIFFY_REQUIRES(m) {
+    return wait_ns(m, detail::to_monotonic_ns(t));
+  }
+  template <class Clock, class Duration, class Predicate>
+  [[nodiscard]] bool wait_until(mutex& m, const std::chrono::time_point<Clock, Duration>& t, Predicate pred)
+      JIFFY_REQUIRES(m) {
+    return wait_pred(m, detail::to_monotonic_ns(t), pred);
+  }
+  template <class Rep, class Period>
+  std::cv_status wait_for(mutex& m, const std::chrono::duration<Rep, Period>& d) JIFFY_REQUIRES(m) {
+    return wait_ns(m, detail::deadline_after(d));
+  }
+  template <class Rep, class Period, class Predicate>
+  [[nodiscard]] bool wait_for(mutex& m, const std::chrono::duration<Rep, Period>& d, Predicate pred)
+      JIFFY_REQUIRES(m) {
+    return wait_pred(m, detail::deadline_after(d), pred);
+  }
+
+ private:
+  // Not analysed: pred() needs the caller's lock, which the analysis cannot
+  // relate to a generic Lock.
+  template <class Lock, class Predicate>
+  bool wait_pred(Lock& lock, std::int64_t deadline, Predicate& pred) JIFFY_NO_THREAD_SAFETY_ANALYSIS {
     while (!pred())
       if (wait_ns(lock, deadline) == std::cv_status::timeout) return pred();
     return true;
   }
 
- private:
+  // Releases the caller's lock and takes it again, whatever its type: not
+  // analysed (for a jiffy::mutex the public overloads state the contract).
   template <class Lock>
-  std::cv_status wait_ns(Lock& lock, std::int64_t deadline) {
+  std::cv_status wait_ns(Lock& lock, std::int64_t deadline) JIFFY_NO_THREAD_SAFETY_ANALYSIS {
     detail::debug_might_sleep("condition_variable::wait()");
     detail::waiter wt;
     lock_.lock();
@@ -222,9 +276,9 @@ class wait_group {
 
   void done() noexcept { add(-1); }
 
-  std::int64_t count() const noexcept { return count_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::int64_t count() const noexcept { return count_.load(std::memory_order_acquire); }
 
-  void wait() noexcept { (void)wait_ns(detail::no_deadline); }
+  void wait() noexcept { (void)wait_ns(detail::no_deadline_ns); }
 
   // Returns true if the count reached zero, false on time-out.
   template <class Rep, class Period>

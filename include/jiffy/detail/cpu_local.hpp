@@ -13,7 +13,7 @@
 //  * The variable uses the initial-exec TLS model, so its offset from the
 //    thread pointer is a link-time constant read from the GOT (relaxed to an
 //    immediate in executables). It costs two loads, no call.
-//  * preempt_count is only ever modified by its own thread (the preemption
+//  * preempt_count (its layout: detail/preempt_count.hpp) is only ever modified by its own thread (the preemption
 //    signal handler runs on that thread too), so it is a plain integer;
 //    compiler barriers (signal fences) order it against the code it protects.
 //    need_resched is set from other threads, hence atomic.
@@ -28,15 +28,8 @@ namespace jiffy::detail {
 struct worker;
 struct fiber_control;
 
-// Bits of preempt_count, in the kernel's manner: the low 16 bits count the
-// user's preempt_disable() nesting, the next field counts the runtime's own
-// non-preemptible sections (scheduler code inlined into user functions, which
-// an address check could not tell apart from user code).
-inline constexpr unsigned preempt_user_mask = 0xffffu;
-inline constexpr unsigned runtime_offset = 1u << 16;
-
 struct cpu_local {
-  unsigned preempt_count;                // see above; 0 means preemptible
+  unsigned preempt_count;                // detail/preempt_count.hpp; 0 means preemptible
   std::atomic<unsigned> need_resched;    // set remotely: "switch at the next preemption point"
   worker* w;                             // the worker this thread runs, nullptr on a plain thread
   fiber_control* current;                // running fiber; nullptr on plain threads and in the scheduler loop
@@ -68,17 +61,6 @@ inline cpu_local* this_cpu() noexcept {
       : "x16", "memory");
 #endif
   return p;
-}
-
-// Brackets the runtime's own code: while raised, neither the preemption
-// signal nor a nested preemption point switches this thread.
-inline void runtime_enter(cpu_local* c) noexcept {
-  c->preempt_count += runtime_offset;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-}
-inline void runtime_exit(cpu_local* c) noexcept {
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  c->preempt_count -= runtime_offset;
 }
 
 }  // namespace jiffy::detail

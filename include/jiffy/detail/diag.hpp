@@ -9,9 +9,10 @@
 
 #include <jiffy/detail/config.hpp>
 
+#include <jiffy/detail/platform/console.hpp>
+
 #include <cstdint>
 #include <cstdlib>
-#include <unistd.h>
 
 namespace jiffy::detail {
 
@@ -45,12 +46,7 @@ class message {
   }
   void write_line() noexcept {
     buf_[len_++] = '\n';
-    std::size_t off = 0;
-    while (off < len_) {
-      ssize_t r = ::write(2, buf_ + off, len_ - off);
-      if (r <= 0) break;
-      off += static_cast<std::size_t>(r);
-    }
+    write_to_stderr(buf_, len_);
     len_ = 0;
   }
 

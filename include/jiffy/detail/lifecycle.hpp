@@ -8,34 +8,28 @@
 //    fiber handles that outlive the runtime keep it alive.
 #pragma once
 
+#include <jiffy/detail/barrier.hpp>
+#include <jiffy/detail/diag.hpp>
+#include <jiffy/detail/fault.hpp>
+#include <jiffy/detail/idle.hpp>
+#include <jiffy/detail/mcs_nodes.hpp>
 #include <jiffy/detail/netpoll.hpp>
+#include <jiffy/detail/platform/futex.hpp>
+#include <jiffy/detail/preempt_count.hpp>
 #include <jiffy/detail/preemption.hpp>
-#include <jiffy/detail/scheduler.hpp>
+#include <jiffy/detail/runtime_core.hpp>
+#include <jiffy/detail/safe_points.hpp>
+#include <jiffy/detail/stack.hpp>
+#include <jiffy/detail/worker.hpp>
+#include <jiffy/options.hpp>
 
+#include <atomic>
 #include <latch>
-#include <sys/auxv.h>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 namespace jiffy::detail {
-
-inline void validate_options(const runtime_options& o) {
-  using namespace std::chrono;
-  if (o.preempt != preempt_mode::none && o.quantum < microseconds(50)) {
-    message m;
-    fatal(m.text("jiffy: runtime_options::quantum must be at least 50 us (got ").number(o.quantum.count()).text(" us)"));
-  }
-  // A preemption signal frame (several KiB with AVX-512 state) lands on the
-  // fiber's stack, and the switch runs below it.
-  std::size_t sigframe = getauxval(AT_MINSIGSTKSZ);
-  if (sigframe < 2048) sigframe = 2048;
-  std::size_t need = 2 * sigframe + preempt_stack_headroom;
-  if (o.preempt == preempt_mode::full && o.stack_size < need) {
-    message m;
-    fatal(m.text("jiffy: runtime_options::stack_size too small for preemption: need at least ")
-              .number(need)
-              .text(" bytes (twice AT_MINSIGSTKSZ plus the switch), got ")
-              .number(o.stack_size));
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Starting and stopping.
@@ -58,10 +52,10 @@ inline void construct_singletons() noexcept {
 }
 
 inline runtime_core* start_runtime(const runtime_options& o) {
-  validate_options(o);
+  validate_preemption_options(o);
   construct_singletons();
   auto* rt = new runtime_core(o);
-  netpoll_init(rt);
+  rt->poller.open();
   install_overflow_handler();
   preempt_schedule_hook.store(&preempt_schedule_impl, std::memory_order_relaxed);
   unsigned n = o.workers ? o.workers : std::thread::hardware_concurrency();
@@ -108,7 +102,7 @@ inline void stop_runtime(runtime_core* rt) {
     w->thread.join();
     worker_release_resources(w.get());
   }
-  netpoll_shutdown(rt);
+  rt->poller.close();
   rt->drop_ref();
 }
 
@@ -128,7 +122,7 @@ inline runtime_stats collect_stats(const runtime_core* rt) noexcept {
     s.deferred_preemptions += r(c.deferred);
   }
   s.fibers_spawned = s.fibers_finished + rt->live.load(std::memory_order_relaxed);
-  s.signals_sent = rt->signals_sent.load(std::memory_order_relaxed);
+  s.signals_sent = rt->monitor.signals_sent.load(std::memory_order_relaxed);
   return s;
 }
 

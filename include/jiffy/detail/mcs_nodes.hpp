@@ -5,7 +5,8 @@
 //  * A node block (4 nodes: one per nesting level) belongs to one waiter
 //    context: an OS thread (its workers' fibers share it, which is safe
 //    because an integrated waiter cannot be switched out or moved), or a
-//    fiber (for the holder_preemptible lock, whose waiters can).
+//    fiber (for the holder-preemptible twin that bench/holder_preemptible.hpp
+//    builds from spin/mcs.hpp's template, whose waiters can be switched out).
 //  * Each block is enrolled under an id from 1 to 16383; the id and level
 //    make the 16-bit tail code. Ids are recycled when a thread exits or a
 //    fiber ends; more than 16383 blocks alive at once is reported as a bug.
@@ -14,8 +15,8 @@
 #pragma once
 
 #include <jiffy/detail/config.hpp>
-#include <jiffy/detail/cpu_local.hpp>
 #include <jiffy/detail/diag.hpp>
+#include <jiffy/detail/preempt_count.hpp>
 
 #include <atomic>
 #include <cstdint>

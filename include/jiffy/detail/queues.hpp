@@ -127,8 +127,9 @@ class run_ring {
     return true;
   }
 
-  // Owner only: takes up to `max` from the head, oldest first (for overflow
-  // to the global queue). Returns how many were taken.
+  // Owner only: takes half of what is queued from the head, oldest first,
+  // handing each to `sink` (overflow to the global queue). Returns how many
+  // were taken.
   template <class Sink>
   std::uint32_t take_half(Sink&& sink) noexcept {
     for (;;) {

@@ -12,10 +12,10 @@
 //    may have been descheduled by the OS) falls back to sched_yield().
 #pragma once
 
-#include <jiffy/detail/cpu_local.hpp>
+#include <jiffy/detail/preempt_count.hpp>
 
 #include <atomic>
-#include <sched.h>
+#include <thread>
 
 namespace jiffy::detail {
 
@@ -45,7 +45,7 @@ class raw_spinlock {
         if (++spins < 1024)
           cpu_relax();
         else
-          ::sched_yield();
+          std::this_thread::yield();  // sched_yield() on Linux
       }
     }
   }

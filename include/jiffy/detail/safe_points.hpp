@@ -21,18 +21,14 @@
 #pragma once
 
 #include <jiffy/detail/config.hpp>
-#include <jiffy/detail/cpu_local.hpp>
+#include <jiffy/detail/preempt_count.hpp>
+
+#include <jiffy/detail/platform/image.hpp>
 
 #include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <elf.h>
-#include <fcntl.h>
-#include <link.h>
 #include <mutex>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace jiffy::detail {
 
@@ -93,41 +89,10 @@ class safe_point_table {
   }
 
   bool add_module_locked(const void* address, bool preemptible) noexcept {
-    struct search {
-      std::uintptr_t target;
-      bool main_program;
-      bool found = false;
-      code_range segs[16];
-      int nsegs = 0;
-    } s;
-    s.target = reinterpret_cast<std::uintptr_t>(address);
-    s.main_program = address == nullptr;
-    dl_iterate_phdr(
-        [](dl_phdr_info* info, std::size_t, void* arg) -> int {
-          auto* s = static_cast<search*>(arg);
-          code_range segs[16];
-          int n = 0;
-          bool contains = false;
-          for (int i = 0; i < info->dlpi_phnum && n < 16; ++i) {
-            const auto& ph = info->dlpi_phdr[i];
-            if (ph.p_type != PT_LOAD) continue;
-            std::uintptr_t b = info->dlpi_addr + ph.p_vaddr, e = b + ph.p_memsz;
-            if (s->target >= b && s->target < e) contains = true;
-            if (ph.p_flags & PF_X) segs[n++] = code_range{b, e, true};
-          }
-          // dl_iterate_phdr reports the main program first.
-          if (s->main_program || contains) {
-            for (int i = 0; i < n; ++i) s->segs[i] = segs[i];
-            s->nsegs = n;
-            s->found = true;
-            return 1;
-          }
-          return 0;
-        },
-        &s);
-    if (!s.found) return false;
-    for (int i = 0; i < s.nsegs; ++i) add(s.segs[i].begin, s.segs[i].end, preemptible);
-    return true;
+    code_segment segs[16];
+    int n = code_segments_of_module(address, segs, 16);
+    for (int i = 0; i < n; ++i) add(segs[i].begin, segs[i].end, preemptible);
+    return n > 0;
   }
 
   void ensure_defaults() noexcept {
@@ -148,55 +113,25 @@ class safe_point_table {
   // name in the executable's symbol table and the span they cover is
   // forbidden. (GCC links them as shared objects, already excluded.)
   void forbid_sanitizer_runtime() noexcept {
-    int fd = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    struct stat st {};
-    void* map = ::fstat(fd, &st) == 0 ? ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0)
-                                      : MAP_FAILED;
-    ::close(fd);
-    if (map == MAP_FAILED) return;
-    const auto* base = static_cast<const unsigned char*>(map);
-    const auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(base);
     std::uintptr_t lo = ~std::uintptr_t{0}, hi = 0;
     code_range extra[64];
     unsigned n_extra = 0;
-    if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_shoff) {
-      const auto* sh = reinterpret_cast<const ElfW(Shdr)*>(base + eh->e_shoff);
-      for (unsigned i = 0; i < eh->e_shnum; ++i) {
-        if (sh[i].sh_type != SHT_SYMTAB) continue;
-        const auto* syms = reinterpret_cast<const ElfW(Sym)*>(base + sh[i].sh_offset);
-        const char* names = reinterpret_cast<const char*>(base + sh[sh[i].sh_link].sh_offset);
-        for (std::size_t k = 0; k < sh[i].sh_size / sizeof(ElfW(Sym)); ++k) {
-          if (ELF64_ST_TYPE(syms[k].st_info) != STT_FUNC || syms[k].st_value == 0) continue;
-          const char* name = names + syms[k].st_name;
-          // The runtime's replacements of the allocator (operator new and
-          // delete, malloc and friends) may lie outside the span of its
-          // prefixed symbols (TSan's C++ part does): forbid each by itself.
-          if (is_allocator_symbol(name) && n_extra < 64) {
-            extra[n_extra++] = code_range{syms[k].st_value, syms[k].st_value + syms[k].st_size, false};
-            continue;
-          }
-          if (!is_sanitizer_symbol(name)) continue;
-          if (syms[k].st_value < lo) lo = syms[k].st_value;
-          if (syms[k].st_value + syms[k].st_size > hi) hi = syms[k].st_value + syms[k].st_size;
-        }
+    for_each_executable_function([&](const char* name, std::uintptr_t begin, std::uintptr_t end) {
+      // The runtime's replacements of the allocator (operator new and
+      // delete, malloc and friends) may lie outside the span of its
+      // prefixed symbols (TSan's C++ part does): forbid each by itself.
+      if (is_allocator_symbol(name)) {
+        if (n_extra < 64) extra[n_extra++] = code_range{begin, end, false};
+        return;
       }
-    }
-    ::munmap(map, static_cast<std::size_t>(st.st_size));
+      if (!is_sanitizer_symbol(name)) return;
+      if (begin < lo) lo = begin;
+      if (end > hi) hi = end;
+    });
     if (lo >= hi) return;
-    for (unsigned i = 0; i < n_extra; ++i) add(bias_of_exe() + extra[i].begin, bias_of_exe() + extra[i].end, false);
-    add(bias_of_exe() + lo, bias_of_exe() + hi, false);
-  }
-
-  static std::uintptr_t bias_of_exe() noexcept {
-    std::uintptr_t bias = 0;  // the executable's load address (PIE)
-    dl_iterate_phdr(
-        [](dl_phdr_info* info, std::size_t, void* arg) -> int {
-          *static_cast<std::uintptr_t*>(arg) = info->dlpi_addr;
-          return 1;  // the first entry is the executable
-        },
-        &bias);
-    return bias;
+    std::uintptr_t bias = executable_load_bias();
+    for (unsigned i = 0; i < n_extra; ++i) add(bias + extra[i].begin, bias + extra[i].end, false);
+    add(bias + lo, bias + hi, false);
   }
 
   static bool is_allocator_symbol(const char* name) noexcept {

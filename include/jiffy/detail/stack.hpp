@@ -27,30 +27,17 @@
 #include <jiffy/detail/diag.hpp>
 #include <jiffy/detail/sanitizers.hpp>
 
+#include <jiffy/detail/platform/memory.hpp>
+
 #include <atomic>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <mutex>
 #include <vector>
-#include <sys/mman.h>
-#include <unistd.h>
 
 namespace jiffy::detail {
 
-#ifndef MADV_GUARD_INSTALL
-inline constexpr int madv_guard_install = 102;
-#else
-inline constexpr int madv_guard_install = MADV_GUARD_INSTALL;
-#endif
-
 inline constexpr std::uint64_t stack_canary = 0x6a69666679ca4a11ull;
-
-inline std::size_t page_size() noexcept {
-  static const std::size_t p = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return p;
-}
 
 inline std::size_t round_up(std::size_t n, std::size_t to) noexcept { return (n + to - 1) / to * to; }
 
@@ -78,14 +65,7 @@ struct guard_budget {
     static guard_budget g;
     return g;
   }
-  long initial_mprotect_budget() noexcept {
-    long max_maps = 65530;
-    if (std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
-      if (std::fscanf(f, "%ld", &max_maps) != 1) max_maps = 65530;
-      std::fclose(f);
-    }
-    return max_maps / 4;
-  }
+  long initial_mprotect_budget() noexcept { return max_memory_mappings() / 4; }
   bool take_mprotect() noexcept {
     long left = mprotect_left.load(std::memory_order_relaxed);
     if (left < 0) {
@@ -104,20 +84,6 @@ struct guard_budget {
   }
 };
 
-// Whether reading `addr` faults, found out without taking a fault: the
-// kernel answers EFAULT when write(2) cannot read its buffer. Used once, to
-// check that MADV_GUARD_INSTALL did install a guard (an emulator such as
-// qemu-user accepts advice it does not know and ignores it).
-inline bool guard_is_effective(const void* addr) noexcept {
-  int fds[2];
-  if (::pipe(fds) != 0) return false;
-  errno = 0;
-  bool faults = ::write(fds[1], addr, 1) < 0 && errno == EFAULT;
-  ::close(fds[0]);
-  ::close(fds[1]);
-  return faults;
-}
-
 class stack_pool {
  public:
   // `stack_size` is the usable size requested; `guard_size` the guard below.
@@ -133,7 +99,7 @@ class stack_pool {
   stack_pool(const stack_pool&) = delete;
   stack_pool& operator=(const stack_pool&) = delete;
   ~stack_pool() {
-    for (auto& s : slabs_) ::munmap(s.first, s.second);
+    for (auto& s : slabs_) release_memory(s.first, s.second);
   }
 
   static std::size_t min_stack_size() noexcept { return 16 * 1024; }
@@ -175,7 +141,7 @@ class stack_pool {
     // call and, with other threads running, a TLB shoot-down. The guard stays
     // installed (or protected) across it.
     for (const stack_span& t : batch) {
-      ::madvise(t.base, t.size, MADV_DONTNEED);
+      discard_pages(t.base, t.size);
       if (t.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(t.base) = stack_canary;
     }
     std::lock_guard<std::mutex> lk(mu_);
@@ -188,9 +154,8 @@ class stack_pool {
  private:
   bool grow() noexcept {
     std::size_t bytes = per_slab_ * stride_;
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                     -1, 0);
-    if (p == MAP_FAILED) return false;
+    void* p = reserve_stack_memory(bytes);
+    if (!p) return false;
     slabs_.emplace_back(p, bytes);
     total_ += per_slab_;
     // Room for every stack in every list, so release() never allocates.
@@ -204,14 +169,14 @@ class stack_pool {
       stack_span s{guard + guard_, size_, guard_kind::canary, guard_};
       int works = budget.madvise_works.load(std::memory_order_relaxed);
       if (works != 0) {
-        bool ok = ::madvise(guard, guard_, madv_guard_install) == 0;
+        bool ok = install_light_guard(guard, guard_);
         if (works < 0) {
-          ok = ok && guard_is_effective(guard);
+          ok = ok && reading_faults(guard);
           budget.madvise_works.store(ok ? 1 : 0, std::memory_order_relaxed);
         }
         if (ok) s.guard = guard_kind::madvise_guard;
       }
-      if (s.guard == guard_kind::canary && budget.take_mprotect() && ::mprotect(guard, guard_, PROT_NONE) == 0)
+      if (s.guard == guard_kind::canary && budget.take_mprotect() && protect_none(guard, guard_))
         s.guard = guard_kind::mprotect_guard;
       if (s.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(s.base) = stack_canary;
       cold_.push_back(s);

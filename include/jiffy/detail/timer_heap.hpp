@@ -13,7 +13,7 @@
 //    with one relaxed load; a stale value only costs an extra look.
 #pragma once
 
-#include <jiffy/detail/futex.hpp>
+#include <jiffy/detail/time.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
 
 #include <atomic>
@@ -23,7 +23,7 @@
 namespace jiffy::detail {
 
 struct timer_entry {
-  std::int64_t deadline = no_deadline;
+  std::int64_t deadline = no_deadline_ns;
   timer_entry* child = nullptr;    // first child
   timer_entry* sibling = nullptr;  // next sibling
   timer_entry* prev = nullptr;     // previous sibling, or the parent for a first child
@@ -68,7 +68,7 @@ class timer_heap {
   }
 
  private:
-  void publish() noexcept { earliest_.store(root_ ? root_->deadline : no_deadline, std::memory_order_relaxed); }
+  void publish() noexcept { earliest_.store(root_ ? root_->deadline : no_deadline_ns, std::memory_order_relaxed); }
 
   // Both arguments are roots (no siblings); returns the new root.
   static timer_entry* meld(timer_entry* a, timer_entry* b) noexcept {
@@ -130,7 +130,7 @@ class timer_heap {
 
   raw_spinlock lock_;
   timer_entry* root_ = nullptr;
-  std::atomic<std::int64_t> earliest_{no_deadline};
+  std::atomic<std::int64_t> earliest_{no_deadline_ns};
 };
 
 }  // namespace jiffy::detail

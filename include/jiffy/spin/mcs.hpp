@@ -16,29 +16,36 @@
 //  * The integrated lock waits and holds with preemption disabled, so its
 //    node can be per worker (a worker runs one waiter at a time) and a
 //    waiter whose turn came is always running to take it.
-//  * The holder_preemptible variant waits and holds preemptibly, as a plain
+//  * The same algorithm over detail::ignore_preemption (the holder-preemptible
+//    twin that only bench/holder_preemptible.hpp instantiates, to measure
+//    what the integration buys) waits and holds preemptibly, as a plain
 //    user-space queue lock would; its waiters use per-fiber nodes (or per
 //    thread, on plain threads), and a waiter preempted when its turn comes
 //    holds up everyone behind it — the convoy the integrated lock avoids.
+//  * A capability for Clang's thread-safety analysis (thread_annotations.hpp).
 #pragma once
 
 #include <jiffy/detail/mcs_nodes.hpp>
-#include <jiffy/detail/scheduler.hpp>
+#include <jiffy/detail/fiber.hpp>
 #include <jiffy/spin/policy.hpp>
+#include <jiffy/thread_annotations.hpp>
 
 #include <atomic>
 #include <cstdint>
 
 namespace jiffy {
+namespace detail {
 
+// The algorithm, over a preemption policy (spin/policy.hpp). Only the
+// integrated instantiation is public: jiffy::mcs_spinlock.
 template <class Preemption>
-class basic_mcs_spinlock {
+class JIFFY_CAPABILITY("spinlock") basic_mcs_spinlock {
  public:
   basic_mcs_spinlock() noexcept = default;
   basic_mcs_spinlock(const basic_mcs_spinlock&) = delete;
   basic_mcs_spinlock& operator=(const basic_mcs_spinlock&) = delete;
 
-  void lock() noexcept {
+  void lock() noexcept JIFFY_ACQUIRE() {
     Preemption::disable();
     std::uint32_t v = 0;
     // acquire: the critical section sees what the previous holder wrote.
@@ -46,7 +53,7 @@ class basic_mcs_spinlock {
     lock_slow(v);
   }
 
-  bool try_lock() noexcept {
+  [[nodiscard]] bool try_lock() noexcept JIFFY_TRY_ACQUIRE(true) {
     Preemption::disable();
     std::uint32_t v = 0;
     if (word_.compare_exchange_strong(v, locked_bit, std::memory_order_acquire, std::memory_order_relaxed)) return true;
@@ -54,46 +61,46 @@ class basic_mcs_spinlock {
     return false;
   }
 
-  void unlock() noexcept {
+  void unlock() noexcept JIFFY_RELEASE() {
     // release: publishes the critical section to the next holder.
     std::uint32_t before = word_.fetch_sub(locked_bit, std::memory_order_release);
-    if constexpr (detail::debug_checks)
-      if (!(before & locked_mask)) detail::unlock_not_held("mcs_spinlock");
+    if constexpr (debug_checks)
+      if (!(before & locked_mask)) unlock_not_held("mcs_spinlock");
     Preemption::enable();
   }
 
-  bool is_locked() const noexcept { return (word_.load(std::memory_order_relaxed) & locked_mask) != 0; }
+  [[nodiscard]] bool is_locked() const noexcept { return (word_.load(std::memory_order_relaxed) & locked_mask) != 0; }
 
  private:
   static constexpr std::uint32_t locked_bit = 1, locked_mask = 0xff, pending_bit = 1u << 8;
   static constexpr std::uint32_t tail_mask = 0xffff0000u;
   static constexpr unsigned level_shift = 16, id_shift = 18;
 
-  static std::uint32_t encode(const detail::mcs_block* b, unsigned level) noexcept {
+  static std::uint32_t encode(const mcs_block* b, unsigned level) noexcept {
     return (b->id << id_shift) | (level << level_shift);
   }
-  static detail::mcs_node* decode(std::uint32_t tail) noexcept {
-    detail::mcs_block* b = detail::mcs_registry::get().find(tail >> id_shift);
+  static mcs_node* decode(std::uint32_t tail) noexcept {
+    mcs_block* b = mcs_registry::get().find(tail >> id_shift);
     return &b->nodes[(tail >> level_shift) & 3];
   }
 
   // The waiter's node block: its fiber's when it may be switched out while
   // queued, else its thread's (which, on a worker, all its fibers share).
-  static detail::mcs_block* my_block() noexcept {
+  static mcs_block* my_block() noexcept {
     if constexpr (!Preemption::integrated) {
-      if (detail::fiber_control* f = detail::this_cpu()->current) {
-        if (!f->mcs) f->mcs = detail::mcs_registry::get().enroll();
+      if (fiber_control* f = this_cpu()->current) {
+        if (!f->mcs) f->mcs = mcs_registry::get().enroll();
         return f->mcs;
       }
     }
-    return detail::thread_mcs_block();
+    return thread_mcs_block();
   }
 
   [[gnu::noinline]] void lock_slow(std::uint32_t v) noexcept {
-    detail::spin_wait w;
+    spin_wait w;
     // A pending waiter is about to take the lock: give it a moment.
     for (int i = 0; i < 512 && v == pending_bit; ++i) {
-      detail::cpu_relax();
+      cpu_relax();
       v = word_.load(std::memory_order_relaxed);
     }
     // Nobody pending or queued: become the pending waiter.
@@ -111,10 +118,10 @@ class basic_mcs_spinlock {
   }
 
   void queue_and_lock() noexcept {
-    detail::mcs_block* block = my_block();
+    mcs_block* block = my_block();
     unsigned level = block->depth++;
-    if (level >= detail::mcs_levels) detail::fatal("mcs_spinlock nested more than 4 deep on one thread");
-    detail::mcs_node* node = &block->nodes[level];
+    if (level >= mcs_levels) fatal("mcs_spinlock nested more than 4 deep on one thread");
+    mcs_node* node = &block->nodes[level];
     node->next.store(nullptr, std::memory_order_relaxed);
     node->ready.store(0, std::memory_order_relaxed);
     std::uint32_t tail = encode(block, level);
@@ -125,7 +132,7 @@ class basic_mcs_spinlock {
     while (!word_.compare_exchange_weak(old, (old & ~tail_mask) | tail, std::memory_order_acq_rel,
                                         std::memory_order_relaxed)) {
     }
-    detail::spin_wait w;
+    spin_wait w;
     if (old & tail_mask) {
       decode(old)->next.store(node, std::memory_order_release);
       while (!node->ready.load(std::memory_order_acquire)) w.wait();  // spin on our own line
@@ -142,7 +149,7 @@ class basic_mcs_spinlock {
                 word_.compare_exchange_strong(v, locked_bit, std::memory_order_acquire, std::memory_order_relaxed);
     if (!done) {
       word_.fetch_or(locked_bit, std::memory_order_acquire);
-      detail::mcs_node* next;
+      mcs_node* next;
       while (!(next = node->next.load(std::memory_order_acquire))) w.wait();  // it is linking itself in
       next->ready.store(1, std::memory_order_release);
     }
@@ -152,10 +159,8 @@ class basic_mcs_spinlock {
   std::atomic<std::uint32_t> word_{0};
 };
 
-using mcs_spinlock = basic_mcs_spinlock<detail::integrate_preemption>;
+}  // namespace detail
 
-namespace holder_preemptible {
-using mcs_spinlock = basic_mcs_spinlock<detail::ignore_preemption>;
-}
+using mcs_spinlock = detail::basic_mcs_spinlock<detail::integrate_preemption>;
 
 }  // namespace jiffy

@@ -7,9 +7,13 @@
 //    reschedules right there if a preemption was deferred. A holder is never
 //    switched out, so nobody spins for a holder that is not running — unless
 //    the OS deschedules the holder's thread, which jiffy cannot prevent.
-//  * The holder_preemptible variants are the same algorithms without that
-//    (what a plain user-space program writes). They exist to measure what the
-//    integration buys; never protect real data with them inside fibers.
+//  * Each algorithm is a template over the policy (detail::basic_*), and
+//    jiffy's public locks are its integrate_preemption instantiations. The
+//    ignore_preemption instantiations are the same algorithms without the
+//    integration (what a plain user-space program writes): the
+//    holder-preemptible twins, which exist only to measure what the
+//    integration buys and so live in the benchmarks
+//    (bench/holder_preemptible.hpp), not in jiffy's API.
 //  * Waiting is a bounded exponential backoff on the CPU's spin-wait hint
 //    (`pause` on x86-64, `isb` on AArch64). Once a waiter has spun for
 //    spin_yield_threshold() nanoseconds (a time, not a count: a `pause` costs
@@ -17,14 +21,14 @@
 //    looks, giving a descheduled holder's thread the CPU.
 #pragma once
 
-#include <jiffy/detail/futex.hpp>
+#include <jiffy/detail/time.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
 #include <jiffy/preempt.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <sched.h>
+#include <thread>
 
 namespace jiffy {
 
@@ -56,7 +60,7 @@ class spin_wait {
     if (!give_up_at_) {
       give_up_at_ = now + spin_yield_threshold_ns.load(std::memory_order_relaxed);
     } else if (now >= give_up_at_) {
-      ::sched_yield();
+      std::this_thread::yield();  // sched_yield() on Linux
     }
   }
 
@@ -67,12 +71,16 @@ class spin_wait {
   std::int64_t give_up_at_ = 0;
 };
 
+// The preemption policies: what lock() does before the acquire and unlock()
+// after the release.
 struct integrate_preemption {
   static constexpr bool integrated = true;
   static void disable() noexcept { preempt_disable(); }
   static void enable() noexcept { preempt_enable(); }
 };
 
+// For measurement only (bench/holder_preemptible.hpp): a holder can be
+// preempted while others spin.
 struct ignore_preemption {
   static constexpr bool integrated = false;
   static void disable() noexcept {}

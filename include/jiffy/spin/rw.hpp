@@ -12,23 +12,30 @@
 //    waiting reader spins preemptibly; a waiting writer, which has announced
 //    itself and so holds new readers back, waits with preemption disabled so
 //    that it is running when its turn comes.
+//  * A capability for Clang's thread-safety analysis (thread_annotations.hpp)
+//    with a shared mode: JIFFY_GUARDED_BY(rw) data may be read under
+//    lock_shared() and written only under lock().
 #pragma once
 
 #include <jiffy/spin/policy.hpp>
+#include <jiffy/thread_annotations.hpp>
 
 #include <atomic>
 #include <cstdint>
 
 namespace jiffy {
+namespace detail {
 
+// The algorithm, over a preemption policy (spin/policy.hpp). Only the
+// integrated instantiation is public: jiffy::rw_spinlock.
 template <class Preemption>
-class basic_rw_spinlock {
+class JIFFY_CAPABILITY("spinlock") basic_rw_spinlock {
  public:
   basic_rw_spinlock() noexcept = default;
   basic_rw_spinlock(const basic_rw_spinlock&) = delete;
   basic_rw_spinlock& operator=(const basic_rw_spinlock&) = delete;
 
-  void lock() noexcept {
+  void lock() noexcept JIFFY_ACQUIRE() {
     Preemption::disable();
     std::uint32_t v = 0;
     // acquire: the writer sees what earlier writers wrote.
@@ -36,7 +43,7 @@ class basic_rw_spinlock {
     // Announce ourselves (new readers now wait), then wait for the holders
     // to leave; taking the lock turns our waiting count into the writer bit.
     v = word_.fetch_add(one_waiting_writer, std::memory_order_relaxed) + one_waiting_writer;
-    detail::spin_wait w;
+    spin_wait w;
     for (;;) {
       if (!(v & (writer_bit | reader_mask))) {
         if (word_.compare_exchange_weak(v, v - one_waiting_writer + writer_bit, std::memory_order_acquire,
@@ -49,7 +56,7 @@ class basic_rw_spinlock {
     }
   }
 
-  bool try_lock() noexcept {
+  [[nodiscard]] bool try_lock() noexcept JIFFY_TRY_ACQUIRE(true) {
     Preemption::disable();
     std::uint32_t v = word_.load(std::memory_order_relaxed);
     if (!(v & (writer_bit | reader_mask)) &&
@@ -59,18 +66,18 @@ class basic_rw_spinlock {
     return false;
   }
 
-  void unlock() noexcept {
+  void unlock() noexcept JIFFY_RELEASE() {
     // release: readers and writers that follow see this writer's writes.
     std::uint32_t before = word_.fetch_sub(writer_bit, std::memory_order_release);
-    if constexpr (detail::debug_checks)
-      if (!(before & writer_bit)) detail::unlock_not_held("rw_spinlock");
+    if constexpr (debug_checks)
+      if (!(before & writer_bit)) unlock_not_held("rw_spinlock");
     Preemption::enable();
   }
 
-  void lock_shared() noexcept {
+  void lock_shared() noexcept JIFFY_ACQUIRE_SHARED() {
     Preemption::disable();
     if (try_add_reader()) return;
-    detail::spin_wait w;
+    spin_wait w;
     for (;;) {
       Preemption::enable();  // a reader waits preemptibly
       while (word_.load(std::memory_order_relaxed) & writers_mask) w.wait();
@@ -79,18 +86,18 @@ class basic_rw_spinlock {
     }
   }
 
-  bool try_lock_shared() noexcept {
+  [[nodiscard]] bool try_lock_shared() noexcept JIFFY_TRY_ACQUIRE_SHARED(true) {
     Preemption::disable();
     if (try_add_reader()) return true;
     Preemption::enable();
     return false;
   }
 
-  void unlock_shared() noexcept {
+  void unlock_shared() noexcept JIFFY_RELEASE_SHARED() {
     // release: a writer that follows sees that our reads are done.
     std::uint32_t before = word_.fetch_sub(1, std::memory_order_release);
-    if constexpr (detail::debug_checks)
-      if ((before & reader_mask) == 0) detail::unlock_not_held("rw_spinlock (shared)");
+    if constexpr (debug_checks)
+      if ((before & reader_mask) == 0) unlock_not_held("rw_spinlock (shared)");
     Preemption::enable();
   }
 
@@ -110,10 +117,8 @@ class basic_rw_spinlock {
   std::atomic<std::uint32_t> word_{0};
 };
 
-using rw_spinlock = basic_rw_spinlock<detail::integrate_preemption>;
+}  // namespace detail
 
-namespace holder_preemptible {
-using rw_spinlock = basic_rw_spinlock<detail::ignore_preemption>;
-}
+using rw_spinlock = detail::basic_rw_spinlock<detail::integrate_preemption>;
 
 }  // namespace jiffy

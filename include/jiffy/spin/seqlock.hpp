@@ -17,10 +17,17 @@
 //    memory models?"): the writer's odd store is followed by a release fence
 //    and its even store is a release; the reader's first load is an acquire
 //    and an acquire fence precedes its re-check.
+//  * For Clang's thread-safety analysis (thread_annotations.hpp) the writer
+//    side is a capability: lock()/unlock() acquire and release the seqlock
+//    itself, and writes to data JIFFY_GUARDED_BY(a seqlock) need it held.
+//    Readers hold nothing, by design; code that reads guarded data through
+//    read_begin()/read_retry() says so with JIFFY_NO_THREAD_SAFETY_ANALYSIS
+//    (seqlocked<T>::load() does).
 #pragma once
 
 #include <jiffy/spin/policy.hpp>
 #include <jiffy/spin/ttas.hpp>
+#include <jiffy/thread_annotations.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -28,46 +35,51 @@
 #include <type_traits>
 
 namespace jiffy {
+namespace detail {
 
+// The algorithm, over a preemption policy (spin/policy.hpp). Only the
+// integrated instantiation is public: jiffy::seqlock.
 template <class Preemption>
-class basic_seqlock {
+class JIFFY_CAPABILITY("seqlock") basic_seqlock {
  public:
   basic_seqlock() noexcept = default;
   basic_seqlock(const basic_seqlock&) = delete;
   basic_seqlock& operator=(const basic_seqlock&) = delete;
 
-  // Writer side (Lockable: std::lock_guard<seqlock> works).
-  void lock() noexcept {
+  // Writer side (Lockable: std::lock_guard<seqlock> works). Not analysed:
+  // to the analysis these take writer_ in one function and release it in
+  // another; to callers they acquire and release the seqlock.
+  void lock() noexcept JIFFY_ACQUIRE() JIFFY_NO_THREAD_SAFETY_ANALYSIS {
     writer_.lock();
     begin_write();
   }
-  bool try_lock() noexcept {
+  [[nodiscard]] bool try_lock() noexcept JIFFY_TRY_ACQUIRE(true) JIFFY_NO_THREAD_SAFETY_ANALYSIS {
     if (!writer_.try_lock()) return false;
     begin_write();
     return true;
   }
-  void unlock() noexcept {
+  void unlock() noexcept JIFFY_RELEASE() JIFFY_NO_THREAD_SAFETY_ANALYSIS {
     std::uint32_t s = seq_.load(std::memory_order_relaxed);
-    if constexpr (detail::debug_checks)
-      if (!(s & 1)) detail::unlock_not_held("seqlock");
+    if constexpr (debug_checks)
+      if (!(s & 1)) unlock_not_held("seqlock");
     seq_.store(s + 1, std::memory_order_release);  // even: the data is consistent again
     writer_.unlock();
   }
 
   // Reader side: s = read_begin(); read the data; if (read_retry(s)) again.
-  std::uint32_t read_begin() const noexcept {
-    detail::spin_wait w;
+  [[nodiscard]] std::uint32_t read_begin() const noexcept {
+    spin_wait w;
     std::uint32_t s;
     while ((s = seq_.load(std::memory_order_acquire)) & 1) w.wait();
     return s;
   }
-  bool read_retry(std::uint32_t s) const noexcept {
+  [[nodiscard]] bool read_retry(std::uint32_t s) const noexcept {
     std::atomic_thread_fence(std::memory_order_acquire);
     return seq_.load(std::memory_order_relaxed) != s;
   }
   // Calls f() until it ran without a writer in between; returns its result.
   template <class F>
-  auto read(F&& f) const {
+  [[nodiscard]] auto read(F&& f) const {
     for (;;) {
       std::uint32_t s = read_begin();
       auto r = f();
@@ -75,7 +87,7 @@ class basic_seqlock {
     }
   }
 
-  std::uint32_t sequence() const noexcept { return seq_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint32_t sequence() const noexcept { return seq_.load(std::memory_order_relaxed); }
 
  private:
   void begin_write() noexcept {
@@ -87,11 +99,9 @@ class basic_seqlock {
   basic_ttas_spinlock<Preemption> writer_;
 };
 
-using seqlock = basic_seqlock<detail::integrate_preemption>;
+}  // namespace detail
 
-namespace holder_preemptible {
-using seqlock = basic_seqlock<detail::ignore_preemption>;
-}
+using seqlock = detail::basic_seqlock<detail::integrate_preemption>;
 
 // A trivially copyable value guarded by a seqlock, stored as relaxed atomic
 // words so that readers racing a writer are well-defined (and TSan-clean).
@@ -104,8 +114,10 @@ class seqlocked {
   seqlocked() noexcept : seqlocked(T{}) {}
   explicit seqlocked(const T& v) noexcept { put(v); }
 
-  T load() const noexcept {
-    return lock_.read([this] {
+  // Reads without the lock, as a seqlock reader does (read() retries a read
+  // that raced a writer): not analysed.
+  [[nodiscard]] T load() const noexcept JIFFY_NO_THREAD_SAFETY_ANALYSIS {
+    return lock_.read([this]() JIFFY_NO_THREAD_SAFETY_ANALYSIS {
       std::uint64_t buf[words];
       for (std::size_t i = 0; i < words; ++i) buf[i] = data_[i].load(std::memory_order_relaxed);
       T v;
@@ -114,7 +126,7 @@ class seqlocked {
     });
   }
 
-  void store(const T& v) noexcept {
+  void store(const T& v) noexcept JIFFY_EXCLUDES(lock_) {
     lock_.lock();
     put(v);
     lock_.unlock();
@@ -122,7 +134,7 @@ class seqlocked {
 
   // Read-modify-write under the writer lock.
   template <class F>
-  void update(F&& f) {
+  void update(F&& f) JIFFY_EXCLUDES(lock_) {
     lock_.lock();
     std::uint64_t buf[words];
     for (std::size_t i = 0; i < words; ++i) buf[i] = data_[i].load(std::memory_order_relaxed);
@@ -134,14 +146,15 @@ class seqlocked {
   }
 
  private:
-  void put(const T& v) noexcept {
+  // The constructor calls it too, unlocked: constructors are not analysed.
+  void put(const T& v) noexcept JIFFY_REQUIRES(lock_) {
     std::uint64_t buf[words] = {};
     std::memcpy(buf, &v, sizeof(T));
     for (std::size_t i = 0; i < words; ++i) data_[i].store(buf[i], std::memory_order_relaxed);
   }
 
   seqlock lock_;
-  std::atomic<std::uint64_t> data_[words];
+  std::atomic<std::uint64_t> data_[words] JIFFY_GUARDED_BY(lock_);
 };
 
 }  // namespace jiffy

@@ -12,32 +12,37 @@
 //    suffer on OS threads sharing a core). jiffy's waiter cannot be switched
 //    out, so its turn is always taken at once.
 //  * Up to 65535 waiters at once.
+//  * A capability for Clang's thread-safety analysis (thread_annotations.hpp).
 #pragma once
 
 #include <jiffy/spin/policy.hpp>
+#include <jiffy/thread_annotations.hpp>
 
 #include <atomic>
 #include <cstdint>
 
 namespace jiffy {
+namespace detail {
 
+// The algorithm, over a preemption policy (spin/policy.hpp). Only the
+// integrated instantiation is public: jiffy::ticket_spinlock.
 template <class Preemption>
-class basic_ticket_spinlock {
+class JIFFY_CAPABILITY("spinlock") basic_ticket_spinlock {
  public:
   basic_ticket_spinlock() noexcept = default;
   basic_ticket_spinlock(const basic_ticket_spinlock&) = delete;
   basic_ticket_spinlock& operator=(const basic_ticket_spinlock&) = delete;
 
-  void lock() noexcept {
+  void lock() noexcept JIFFY_ACQUIRE() {
     Preemption::disable();
     std::uint16_t ticket = next_.fetch_add(1, std::memory_order_relaxed);
     // acquire: the critical section sees what the previous holder wrote.
     if (serving_.load(std::memory_order_acquire) == ticket) return;
-    detail::spin_wait w;
+    spin_wait w;
     while (serving_.load(std::memory_order_acquire) != ticket) w.wait();
   }
 
-  bool try_lock() noexcept {
+  [[nodiscard]] bool try_lock() noexcept JIFFY_TRY_ACQUIRE(true) {
     Preemption::disable();
     std::uint16_t serving = serving_.load(std::memory_order_acquire);
     std::uint16_t next = serving;
@@ -49,16 +54,16 @@ class basic_ticket_spinlock {
     return false;
   }
 
-  void unlock() noexcept {
+  void unlock() noexcept JIFFY_RELEASE() {
     std::uint16_t serving = serving_.load(std::memory_order_relaxed);  // only the holder writes it
-    if constexpr (detail::debug_checks)
-      if (next_.load(std::memory_order_relaxed) == serving) detail::unlock_not_held("ticket_spinlock");
+    if constexpr (debug_checks)
+      if (next_.load(std::memory_order_relaxed) == serving) unlock_not_held("ticket_spinlock");
     // release: publishes the critical section to the next ticket holder.
     serving_.store(static_cast<std::uint16_t>(serving + 1), std::memory_order_release);
     Preemption::enable();
   }
 
-  bool is_locked() const noexcept {
+  [[nodiscard]] bool is_locked() const noexcept {
     return next_.load(std::memory_order_relaxed) != serving_.load(std::memory_order_relaxed);
   }
 
@@ -67,10 +72,8 @@ class basic_ticket_spinlock {
   std::atomic<std::uint16_t> next_{0};                // the next ticket to hand out
 };
 
-using ticket_spinlock = basic_ticket_spinlock<detail::integrate_preemption>;
+}  // namespace detail
 
-namespace holder_preemptible {
-using ticket_spinlock = basic_ticket_spinlock<detail::ignore_preemption>;
-}
+using ticket_spinlock = detail::basic_ticket_spinlock<detail::integrate_preemption>;
 
 }  // namespace jiffy

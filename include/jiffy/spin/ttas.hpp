@@ -11,49 +11,55 @@
 //    (abseil's order): it takes preempt_disable() only to try, so a spinning
 //    fiber can still be preempted and let others run, while the holder, which
 //    holds with preemption disabled, never can.
+//  * A capability for Clang's thread-safety analysis (thread_annotations.hpp):
+//    data can be JIFFY_GUARDED_BY a spinlock.
 #pragma once
 
 #include <jiffy/spin/policy.hpp>
+#include <jiffy/thread_annotations.hpp>
 
 #include <atomic>
 #include <cstdint>
 
 namespace jiffy {
+namespace detail {
 
+// The algorithm, over a preemption policy (spin/policy.hpp). Only the
+// integrated instantiation is public: jiffy::spinlock.
 template <class Preemption>
-class basic_ttas_spinlock {
+class JIFFY_CAPABILITY("spinlock") basic_ttas_spinlock {
  public:
   basic_ttas_spinlock() noexcept = default;
   basic_ttas_spinlock(const basic_ttas_spinlock&) = delete;
   basic_ttas_spinlock& operator=(const basic_ttas_spinlock&) = delete;
 
-  void lock() noexcept {
+  void lock() noexcept JIFFY_ACQUIRE() {
     Preemption::disable();
     // acquire: the critical section sees what the previous holder wrote.
     if (word_.exchange(1, std::memory_order_acquire) == 0) return;
     lock_slow();
   }
 
-  bool try_lock() noexcept {
+  [[nodiscard]] bool try_lock() noexcept JIFFY_TRY_ACQUIRE(true) {
     Preemption::disable();
     if (word_.load(std::memory_order_relaxed) == 0 && word_.exchange(1, std::memory_order_acquire) == 0) return true;
     Preemption::enable();
     return false;
   }
 
-  void unlock() noexcept {
-    if constexpr (detail::debug_checks)
-      if (word_.load(std::memory_order_relaxed) == 0) detail::unlock_not_held("spinlock");
+  void unlock() noexcept JIFFY_RELEASE() {
+    if constexpr (debug_checks)
+      if (word_.load(std::memory_order_relaxed) == 0) unlock_not_held("spinlock");
     // release: publishes the critical section to the next holder.
     word_.store(0, std::memory_order_release);
     Preemption::enable();
   }
 
-  bool is_locked() const noexcept { return word_.load(std::memory_order_relaxed) != 0; }
+  [[nodiscard]] bool is_locked() const noexcept { return word_.load(std::memory_order_relaxed) != 0; }
 
  private:
   [[gnu::noinline]] void lock_slow() noexcept {
-    detail::spin_wait w;
+    spin_wait w;
     for (;;) {
       Preemption::enable();  // wait preemptibly; only the holder must not be preempted
       while (word_.load(std::memory_order_relaxed) != 0) w.wait();
@@ -65,12 +71,8 @@ class basic_ttas_spinlock {
   std::atomic<std::uint32_t> word_{0};
 };
 
-using spinlock = basic_ttas_spinlock<detail::integrate_preemption>;
+}  // namespace detail
 
-namespace holder_preemptible {
-// The same lock without preempt_disable(): its holder can be preempted while
-// others spin. For measurement only (lockbench, tests).
-using spinlock = basic_ttas_spinlock<detail::ignore_preemption>;
-}  // namespace holder_preemptible
+using spinlock = detail::basic_ttas_spinlock<detail::integrate_preemption>;
 
 }  // namespace jiffy

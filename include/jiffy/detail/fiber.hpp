@@ -1,0 +1,69 @@
+// jiffy/detail/fiber.hpp — the fiber control block.
+//
+// Rules:
+//  * The control block lives at the top of the fiber's own stack, with the
+//    callable just below it (detail/spawn.hpp): one allocation per fiber,
+//    none when the worker's stack cache has one.
+//  * Two references keep it: the handle's and the running fiber's
+//    (detail/retire.hpp). The last one returns the stack.
+//  * `home` is the last worker the fiber ran on; a fiber that must stay home
+//    (pinned, inside migrate_disable(), or preempted by signal) is queued
+//    only there (detail/run_queue.hpp).
+//  * `sp` and the saved counts are written by the switch (detail/switch.hpp)
+//    while the fiber is off every queue, and read after it is dequeued: the
+//    queue's own release/acquire orders them.
+#pragma once
+
+#include <jiffy/detail/mcs_nodes.hpp>
+#include <jiffy/detail/queues.hpp>
+#include <jiffy/detail/raw_spinlock.hpp>
+#include <jiffy/detail/sanitizers.hpp>
+#include <jiffy/detail/stack.hpp>
+#include <jiffy/detail/waiter.hpp>
+
+#include <atomic>
+#include <cstdint>
+
+namespace jiffy::detail {
+
+struct runtime_core;
+struct worker;
+
+struct fiber_control {
+  void* sp = nullptr;  // saved context while switched out
+  runtime_core* rt = nullptr;
+  worker* home = nullptr;  // last worker it ran on (its only worker if pinned)
+  std::uint64_t id = 0;
+  stack_span stack;
+  unsigned saved_preempt = 0;  // user part of preempt_count while switched out
+  unsigned saved_migrate = 0;  // migrate_disable nesting while switched out
+  bool pinned = false;
+  bool async_preempted = false;  // switched out by the preemption signal: must resume on `home`
+  // In the global queue because a full ring spilled it, not because it was
+  // spawned or woken there: not served first after a preemption (pick_next).
+  bool spilled = false;
+  fiber_control* next = nullptr;  // run-queue link
+  sanitizer_context san;
+  std::atomic<int> refs{2};  // one for the handle, one for running
+  raw_spinlock join_lock;
+  bool done = false;  // guarded by join_lock
+  wait_list<waiter> joiners;
+  mcs_block* mcs = nullptr;  // queue nodes of holder_preemptible::mcs_spinlock waits, enrolled on first use
+  void (*run)(fiber_control*) noexcept = nullptr;  // calls and destroys the callable
+  void* callable = nullptr;
+
+  bool must_stay_home() const noexcept { return pinned || saved_migrate != 0 || async_preempted; }
+};
+
+// What the arriving side of a switch does for the side that left.
+struct post_action {
+  enum kind_t : std::uint8_t { none, requeue, retire, call } kind = none;
+  void (*fn)(void*) noexcept = nullptr;
+  void* arg = nullptr;
+};
+
+
+// Fiber ids: process-unique, never 0 (0 means "no fiber").
+inline std::atomic<std::uint64_t> next_fiber_id{1};
+
+}  // namespace jiffy::detail

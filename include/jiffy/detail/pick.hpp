@@ -1,0 +1,201 @@
+// jiffy/detail/pick.hpp — which fiber a worker runs next: picking, timers
+// and stealing.
+//
+// The rules of this file, before the code.
+//
+// Order.  A worker runs fibers from, in order of preference: its `runnext`
+// slot, its own queues (ring and home queue, alternating), the runtime's
+// global queue (every 61st pick it looks there first, so the global queue
+// cannot starve), other workers' rings (stealing half), expired timers of
+// any worker, and last other workers' runnext slots. Only when all are empty
+// does it go idle (detail/idle.hpp).
+//
+// Fairness bounds.  After 16 picks in a row from `runnext` a worker serves
+// its queues first, so two fibers handing off to each other cannot starve
+// the rest. Thieves leave `runnext` alone unless it sits there for a few
+// microseconds (a fiber just handed a lock is about to run where it is).
+// After a preemption, up to 16 picks take new work from the global queue
+// first (serve_global_first_after_preemption): the monitor preempts because
+// work waits, and the work the netpoller readies waits there.
+//
+// Timers.  Each worker keeps a heap of its fibers' deadlines; a pick fires
+// the worker's due timers first, and an idle worker fires anyone's.
+#pragma once
+
+#include <jiffy/detail/netpoll_run.hpp>
+#include <jiffy/detail/run_queue.hpp>
+#include <jiffy/detail/runtime_core.hpp>
+#include <jiffy/detail/time.hpp>
+#include <jiffy/detail/waiter.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace jiffy::detail {
+
+// Expired timers of `owner`, fired from the current thread's worker.
+// Fibers whose timers expire in one pass run in deadline order: the first
+// takes runnext (a lone timer wake-up runs next, like any wake-up), the rest
+// queue behind it in the ring in the order they expired. (Giving each
+// runnext in turn would run them last-first: each displaces the one before.)
+inline void run_timers(worker* owner, std::int64_t now) noexcept {
+  fiber_control* due[32];
+  int n = 0;
+  bool first = true;
+  auto release_due = [&] {
+    for (int i = 0; i < n; ++i) {
+      make_runnable(due[i], first ? ready_reason::woken : ready_reason::spawned);
+      first = false;
+    }
+    n = 0;
+  };
+  owner->timers.expire(now, [&](timer_entry* e) {
+    waiter* wt = reinterpret_cast<waiter*>(reinterpret_cast<char*>(e) - offsetof(waiter, timer));
+    std::uint32_t expected = wait_pending;
+    fiber_control* f = wt->fiber;
+    // acq_rel: the woken side reads what the arming side wrote, and claims
+    // the wake-up against a racing notifier.
+    if (wt->state.compare_exchange_strong(expected, wait_timed_out, std::memory_order_acq_rel)) {
+      if (n == 32) release_due();
+      due[n++] = f;
+    }
+  });
+  release_due();
+}
+
+inline fiber_control* pick_local(worker* w) noexcept {
+  // Alternate between the two local queues when both have work, so neither
+  // starves the other.
+  inbox_drain(w);
+  fiber_control* f;
+  if (w->prefer_home) {
+    f = home_pop(w);
+    if (!f) f = w->ring.pop();
+  } else {
+    f = w->ring.pop();
+    if (!f) f = home_pop(w);
+  }
+  w->prefer_home = !w->prefer_home;
+  return f;
+}
+
+// Takes w's runnext slot. Runs on w's thread.
+inline fiber_control* take_runnext(worker* w) noexcept {
+  if (!w->runnext.load(std::memory_order_relaxed)) return nullptr;
+  return w->runnext.exchange(nullptr, std::memory_order_acq_rel);
+}
+
+inline fiber_control* pick_in_usual_order(worker* w, runtime_core* rt, bool may_poll) noexcept;
+
+// How many global-queue fibers a worker runs, at most, before its own
+// queues after a preemption (the same bound as a runnext streak).
+inline constexpr unsigned preempted_global_picks = 16;
+
+// A slice ends by preemption: the next picks look at new global work first
+// (see pick_next), unless the preempted fiber was itself such a pick — then
+// the budget is not refilled, or the queue could be served first forever.
+inline void serve_global_first_after_preemption(worker* w) noexcept {
+  if (!w->took_global_first) w->global_first = preempted_global_picks;
+}
+
+// The next fiber for worker w from its own queues, the global queue and its
+// timers; never steals. Runs on w's thread. `may_poll` is false on the park
+// path: a parking fiber holds the lock of what it waits on until after the
+// switch, and a poll could need that very lock (a descriptor's).
+inline fiber_control* pick_next(worker* w, bool may_poll = true) noexcept {
+  runtime_core* rt = w->rt;
+  if (w->timers.earliest() != no_deadline_ns) run_timers(w, now_ns());
+  // After a preemption, new work in the global queue before the worker's
+  // own queues: the monitor preempts a worker because work waits, and work
+  // the netpoller readies waits in the global queue. Served last, it would
+  // get one turn per preemption before the preempted fiber resumed with a
+  // fresh quantum. Only new work (spawned or woken), not fibers a full ring
+  // spilled there, which are this worker's own backlog: served first, they
+  // would starve its pinned and preempted fibers, which can run nowhere
+  // else. And bounded: after preempted_global_picks such picks in a row the
+  // worker's own queues get a turn whatever the global queue holds.
+  if (w->global_first > 0) {
+    if (fiber_control* f = global_pop(rt, /*only_new_work=*/true)) {
+      --w->global_first;
+      w->took_global_first = true;
+      return f;
+    }
+    w->global_first = 0;
+  }
+  fiber_control* f = pick_in_usual_order(w, rt, may_poll);
+  if (f) w->took_global_first = false;
+  return f;
+}
+
+inline fiber_control* pick_in_usual_order(worker* w, runtime_core* rt, bool may_poll) noexcept {
+  if (++w->pick_tick % 61 == 0) {
+    if (may_poll) netpoll_if_stale(rt, 1000000);  // every worker busy: someone must still look at the network
+    if (fiber_control* f = global_pop(rt)) return f;
+  }
+  if (w->runnext_streak < 16) {
+    if (fiber_control* f = take_runnext(w)) {
+      ++w->runnext_streak;
+      return f;
+    }
+  }
+  w->runnext_streak = 0;
+  if (fiber_control* f = pick_local(w)) return f;
+  if (fiber_control* f = global_pop(rt)) return f;
+  return take_runnext(w);
+}
+
+// A thief takes another worker's runnext only if it is still there after a
+// few microseconds: a fiber just handed a lock or a notification is about to
+// run where it is, and stealing it would turn a local hand-off into a
+// cross-core one.
+inline fiber_control* steal_runnext(worker* victim) noexcept {
+  fiber_control* f = victim->runnext.load(std::memory_order_acquire);
+  if (!f) return nullptr;
+  std::int64_t until = now_ns() + 3000;
+  while (now_ns() < until) {
+    if (victim->runnext.load(std::memory_order_relaxed) != f) return nullptr;
+    cpu_relax();
+  }
+  if (victim->runnext.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel)) return f;
+  return nullptr;
+}
+
+inline std::uint64_t next_random(worker* w) noexcept {
+  w->rng ^= w->rng << 13;
+  w->rng ^= w->rng >> 7;
+  w->rng ^= w->rng << 17;
+  return w->rng;
+}
+
+// pick_next, then stealing and other workers' timers. For the idle loop.
+inline fiber_control* find_work(worker* w) noexcept {
+  if (fiber_control* f = pick_next(w)) return f;
+  runtime_core* rt = w->rt;
+  std::size_t n = rt->workers.size();
+  if (n > 1) {
+    std::size_t start = next_random(w) % n;
+    for (std::size_t i = 0; i < n; ++i) {
+      worker* v = rt->workers[(start + i) % n].get();
+      if (v == w) continue;
+      if (fiber_control* f = w->ring.steal_half_from(v->ring)) {
+        worker_counters::bump(w->counters.steals);
+        return f;
+      }
+    }
+    std::int64_t now = now_ns();
+    for (auto& v : rt->workers)
+      if (v.get() != w && v->timers.earliest() <= now) run_timers(v.get(), now);
+    if (fiber_control* f = pick_next(w)) return f;
+    for (std::size_t i = 0; i < n; ++i) {
+      worker* v = rt->workers[(start + i) % n].get();
+      if (v == w) continue;
+      if (fiber_control* f = steal_runnext(v)) {
+        worker_counters::bump(w->counters.steals);
+        return f;
+      }
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace jiffy::detail

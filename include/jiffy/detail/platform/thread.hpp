@@ -1,0 +1,82 @@
+// jiffy/detail/platform/thread.hpp — what the runtime asks the OS about a
+// worker's thread.
+//
+// Rules:
+//  * A worker publishes an os_thread_view of itself once, from its own
+//    thread, before the monitor starts (start_runtime's latch orders it);
+//    the monitor reads it from its own thread afterwards.
+//  * thread_cpu_ns() and thread_is_running() are two reads the monitor makes
+//    on every tick; they must not allocate or lock.
+//  * Windows: GetCurrentThreadId, QueryThreadCycleTime, and the thread's wait
+//    state from NtQuerySystemInformation (or no such check).
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <ctime>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+namespace jiffy::detail {
+
+// One thread, as another thread can observe it.
+struct os_thread_view {
+  pid_t tid = 0;            // the kernel's thread id (signals are aimed at it)
+  clockid_t cpu_clock{};    // its CPU-time clock
+  int stat_fd = -1;         // /proc/thread-self/stat, opened by the thread itself
+
+  // Called on the thread being described.
+  void describe_current_thread() noexcept {
+    tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    pthread_getcpuclockid(pthread_self(), &cpu_clock);
+    stat_fd = ::open("/proc/thread-self/stat", O_RDONLY | O_CLOEXEC);
+  }
+  void release() noexcept {
+    if (stat_fd >= 0) ::close(stat_fd);
+    stat_fd = -1;
+  }
+};
+
+// The thread's CPU time in nanoseconds (-1 if the clock is unreadable).
+inline std::int64_t thread_cpu_ns(clockid_t clock) noexcept {
+  timespec ts{};
+  if (clock_gettime(clock, &ts) != 0) return -1;
+  return std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// Whether the kernel has the thread running or runnable ('R' in its stat
+// file) rather than asleep in a system call. Read right before signalling,
+// it narrows the window in which a signal could land in a system call the
+// thread is just entering to microseconds. Unknown counts as running.
+inline bool thread_is_running(int stat_fd) noexcept {
+  if (stat_fd < 0) return true;
+  char buf[512];
+  ssize_t n = ::pread(stat_fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return true;
+  buf[n] = 0;
+  const char* close_paren = nullptr;
+  for (const char* p = buf; *p; ++p)
+    if (*p == ')') close_paren = p;  // the command name may itself contain ')'
+  return !close_paren || close_paren[1] != ' ' || close_paren[2] == 'R';
+}
+
+// Gives the CPU to another runnable thread, if any.
+inline void yield_thread() noexcept { ::sched_yield(); }
+
+// The kernel lets a normal thread's timed sleep end up to 50 us late (its
+// timer slack) to batch wake-ups; the monitor asks for 1 ns.
+inline void use_minimal_timer_slack() noexcept { ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); }
+
+// Sleeps the calling thread until `deadline_ns` (absolute CLOCK_MONOTONIC).
+inline void sleep_thread_until(std::int64_t deadline_ns) noexcept {
+  timespec ts{static_cast<time_t>(deadline_ns / 1000000000), static_cast<long>(deadline_ns % 1000000000)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
+}
+
+}  // namespace jiffy::detail

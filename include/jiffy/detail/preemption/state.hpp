@@ -1,0 +1,54 @@
+// jiffy/detail/preemption/state.hpp — what the preemption monitor keeps:
+// per runtime (monitor_state) and per worker (monitor_view).
+//
+// Rules:
+//  * Owned by detail/preemption.hpp: only the monitor thread writes these,
+//    except the wake-up handshake below, which any worker leaving its idle
+//    loop performs.
+//  * The monitor sleeps on `word` when every worker has been idle for a few
+//    ticks. A worker that starts running a fiber must then wake it, or a
+//    fiber could run forever unwatched: wake_monitor_if_idle() is that
+//    worker's half of the handshake (the monitor's half is in
+//    preemption/monitor.hpp: it sets `idle`, then reads every slice).
+#pragma once
+
+#include <jiffy/detail/barrier.hpp>
+#include <jiffy/detail/platform/futex.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+namespace jiffy::detail {
+
+// What the monitor last saw of one worker (monitor thread only).
+struct monitor_view {
+  bool queued = false;  // shared work was waiting at the last look (monitor_main: stranded)
+  std::uint64_t slice = 0;
+  std::int64_t since = 0, signalled_at = 0, cpu_at_look = 0, look = 0;
+  std::int64_t slice_cpu = 0;  // the thread's CPU time when the slice was first seen
+  std::int64_t stuck_cpu = -1, stuck_since = 0;  // deadlock watch (report_if_stuck)
+  bool stuck_reported = false;
+};
+
+// The monitor thread of one runtime.
+struct monitor_state {
+  std::thread thread;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> idle{false};          // asleep on `word` until a worker runs a fiber
+  std::atomic<std::uint32_t> word{0};     // its futex word
+  std::atomic<std::uint64_t> signals_sent{0};
+};
+
+// A worker leaving its idle loop to run a fiber, after storing its odd
+// slice: the barrier pairs with the monitor's (it sets `idle`, then reads
+// every slice), so either it sees our slice or we see it idle and wake it.
+inline void wake_monitor_if_idle(monitor_state& m) noexcept {
+  store_load_barrier();
+  if (m.idle.load(std::memory_order_relaxed)) {
+    m.word.store(1, std::memory_order_relaxed);
+    futex_wake(&m.word);
+  }
+}
+
+}  // namespace jiffy::detail

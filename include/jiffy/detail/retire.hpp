@@ -1,0 +1,72 @@
+// jiffy/detail/retire.hpp — fiber stacks in and out, and the end of a
+// fiber's life.
+//
+// Rules:
+//  * A fiber's control block and stack are kept by two references (the
+//    handle's and the running fiber's); the last release returns the stack
+//    to the worker's cache or the runtime's pool, and drops the runtime
+//    reference the fiber held.
+//  * fiber_retire runs on the context that follows a finished fiber — off
+//    its stack — possibly inside the preemption signal handler: it must not
+//    allocate or free (the stack pool's release does neither).
+//  * The last fiber to retire while the runtime stops wakes stop_runtime
+//    (a seq_cst handshake on `live` and `stopping`).
+#pragma once
+
+#include <jiffy/detail/preempt_count.hpp>
+#include <jiffy/detail/runtime_core.hpp>
+#include <jiffy/detail/sanitizers.hpp>
+
+#include <atomic>
+#include <mutex>
+
+namespace jiffy::detail {
+
+inline void release_stack(runtime_core* rt, const stack_span& s) noexcept {
+  cpu_local* cpu = this_cpu();
+  runtime_enter(cpu);  // the worker's cache must not be shared with a preempting fiber
+  worker* w = cpu->w;
+  if (w && w->rt == rt && w->stack_cached < worker::stack_cache_size)
+    w->stack_cache[w->stack_cached++] = s;
+  else
+    rt->stacks.release(s);
+  runtime_exit(cpu);
+}
+
+inline bool allocate_stack(runtime_core* rt, stack_span& s) noexcept {
+  cpu_local* cpu = this_cpu();
+  runtime_enter(cpu);
+  worker* w = cpu->w;
+  bool ok = true;
+  if (w && w->rt == rt && w->stack_cached)
+    s = w->stack_cache[--w->stack_cached];
+  else
+    ok = rt->stacks.allocate(s);
+  runtime_exit(cpu);
+  return ok;
+}
+
+inline void release_fiber_ref(fiber_control* f) noexcept {
+  // acq_rel: whoever frees the stack must see all writes to the control block.
+  if (f->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  runtime_core* rt = f->rt;
+  stack_span s = f->stack;  // the control block lives on this stack
+  release_stack(rt, s);
+  rt->drop_ref();
+}
+
+// Runs on the context that follows a finished fiber.
+inline void fiber_retire(fiber_control* f) noexcept {
+  runtime_core* rt = f->rt;
+  sanitizer_destroy_fiber(f->san);
+  release_fiber_ref(f);
+  // seq_cst, with stop_runtime's store of `stopping` and load of `live`: each
+  // side writes one and reads the other, so either we see `stopping` or it
+  // sees live == 0.
+  if (rt->live.fetch_sub(1, std::memory_order_seq_cst) == 1 && rt->stopping.load(std::memory_order_seq_cst)) {
+    std::lock_guard<std::mutex> lk(rt->drain_lock);
+    rt->drained.notify_all();
+  }
+}
+
+}  // namespace jiffy::detail

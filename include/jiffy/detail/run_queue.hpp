@@ -1,0 +1,142 @@
+// jiffy/detail/run_queue.hpp — where runnable fibers wait, and making a
+// fiber runnable.
+//
+// The rules of this file, before the code.
+//
+// Queues.  Each worker has a stealable ring (fibers free to migrate), a
+// private FIFO (`home_queue`) for fibers that must run on this worker
+// (pinned at spawn, inside migrate_disable(), or preempted by signal), and an
+// inbox through which other threads hand it such fibers. The runtime has one
+// global queue, under a spinlock, for fibers made runnable by plain threads
+// and for a ring's overflow.
+//
+// Where a fiber goes (make_runnable).  A new fiber goes to its spawner's
+// ring and may wake an idle worker to share the work. A fiber woken by a
+// fiber (a mutex hand-off, a notify, a join) goes to the waker's `runnext`
+// slot and runs as soon as the waker stops: it is likely to touch what the
+// waker just wrote, and a hand-off between two fibers then costs two
+// switches on one worker, not a futex wake of another. Made runnable by a
+// plain thread, a fiber goes to the global queue. A fiber that must stay
+// home goes to its home worker's queue or inbox, and that worker is woken.
+//
+// Who takes it is detail/pick.hpp's business.
+//
+// Queue operations run inside the runtime section: a preemption halfway
+// through one would leave the queue to the next fiber half-updated.
+#pragma once
+
+#include <jiffy/detail/idle.hpp>
+#include <jiffy/detail/preempt_count.hpp>
+#include <jiffy/detail/runtime_core.hpp>
+
+#include <atomic>
+#include <cstdint>
+
+namespace jiffy::detail {
+
+inline void global_push(runtime_core* rt, fiber_control* f) noexcept {
+  f->spilled = false;
+  rt->global_lock.lock();
+  rt->global.push_back(f);
+  rt->global_size.store(rt->global.size(), std::memory_order_relaxed);
+  rt->global_lock.unlock();
+}
+
+// The global queue's first fiber; with `only_new_work`, only if it was
+// spawned or woken there (not spilled from a ring): new work, which goes
+// first after a preemption.
+inline fiber_control* global_pop(runtime_core* rt, bool only_new_work = false) noexcept {
+  if (rt->global_size.load(std::memory_order_relaxed) == 0) return nullptr;
+  rt->global_lock.lock();
+  fiber_control* f = rt->global.front();
+  if (f && !(only_new_work && f->spilled))
+    rt->global.pop_front();
+  else
+    f = nullptr;
+  rt->global_size.store(rt->global.size(), std::memory_order_relaxed);
+  rt->global_lock.unlock();
+  return f;
+}
+
+// Owner: push to the ring, spilling half of it to the global queue if full.
+inline void ring_push(worker* w, fiber_control* f) noexcept {
+  if (w->ring.push(f)) return;
+  runtime_core* rt = w->rt;
+  intrusive_fifo<fiber_control> spill;
+  w->ring.take_half([&](fiber_control* x) {
+    x->spilled = true;
+    spill.push_back(x);
+  });
+  f->spilled = true;
+  spill.push_back(f);
+  rt->global_lock.lock();
+  rt->global.splice_back(spill);
+  rt->global_size.store(rt->global.size(), std::memory_order_relaxed);
+  rt->global_lock.unlock();
+}
+
+inline void home_push(worker* w, fiber_control* f) noexcept {
+  w->home_queue.push_back(f);
+  w->home_size.store(static_cast<std::uint32_t>(w->home_queue.size()), std::memory_order_relaxed);
+}
+
+inline fiber_control* home_pop(worker* w) noexcept {
+  fiber_control* f = w->home_queue.pop_front();
+  if (f) w->home_size.store(static_cast<std::uint32_t>(w->home_queue.size()), std::memory_order_relaxed);
+  return f;
+}
+
+inline void inbox_drain(worker* w) noexcept {
+  if (!w->inbox_nonempty.load(std::memory_order_acquire)) return;
+  w->inbox_lock.lock();
+  w->home_queue.splice_back(w->inbox);
+  w->inbox_nonempty.store(false, std::memory_order_relaxed);
+  w->inbox_lock.unlock();
+  w->home_size.store(static_cast<std::uint32_t>(w->home_queue.size()), std::memory_order_relaxed);
+}
+
+enum class ready_reason { spawned, woken };
+
+// Makes a parked or new fiber runnable. Callable from any thread.
+inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept;
+
+// Runs inside the runtime section: a preemption halfway through a queue
+// operation would leave the queue to the next fiber half-updated.
+inline void make_runnable(fiber_control* f, ready_reason why = ready_reason::woken) noexcept {
+  cpu_local* cpu = this_cpu();
+  runtime_enter(cpu);
+  make_runnable_locked(f, why);
+  runtime_exit(cpu);
+}
+
+inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
+  worker* w = this_cpu()->w;
+  runtime_core* rt = f->rt;
+  if (f->must_stay_home()) {
+    worker* home = f->home;
+    if (w == home) {
+      home_push(home, f);
+    } else {
+      home->inbox_lock.lock();
+      home->inbox.push_back(f);
+      home->inbox_nonempty.store(true, std::memory_order_release);
+      home->inbox_lock.unlock();
+      wake_worker(rt, home);
+    }
+    return;
+  }
+  if (w && w->rt == rt) {
+    if (why == ready_reason::woken) {
+      // acq_rel: a thief that takes it must see its saved context.
+      fiber_control* displaced = w->runnext.exchange(f, std::memory_order_acq_rel);
+      if (!displaced) return;  // this worker runs it as soon as the waker stops
+      f = displaced;
+    }
+    ring_push(w, f);
+  } else {
+    global_push(rt, f);
+  }
+  wake_idle_if_needed(rt);
+}
+
+}  // namespace jiffy::detail

@@ -1,0 +1,151 @@
+// jiffy/detail/runtime_core.hpp — a runtime's state and its workers' state.
+//
+// Rules:
+//  * A runtime_core is created by start_runtime (detail/lifecycle.hpp) and
+//    freed by its last reference: the runtime object holds one and every
+//    fiber stack one, so handles that outlive the runtime stay valid.
+//  * Each group of fields says which file owns it; that file is the only one
+//    that writes it (others may read where the owner documents it). The
+//    netpoller's and the monitor's state are types of their own, defined by
+//    their owners (detail/netpoll.hpp, detail/preemption/state.hpp).
+//  * Fields written by one thread and read by others are atomics, with the
+//    order each access needs commented where it is made.
+#pragma once
+
+#include <jiffy/detail/cpu_local.hpp>
+#include <jiffy/detail/fiber.hpp>
+#include <jiffy/detail/netpoll.hpp>
+#include <jiffy/detail/platform/thread.hpp>
+#include <jiffy/detail/preemption/state.hpp>
+#include <jiffy/detail/queues.hpp>
+#include <jiffy/detail/raw_spinlock.hpp>
+#include <jiffy/detail/stack.hpp>
+#include <jiffy/detail/timer_heap.hpp>
+#include <jiffy/options.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace jiffy::detail {
+
+struct worker_counters {
+  // Written only by the owning worker (load+store, no locked RMW); read by
+  // stats() from any thread, hence atomic.
+  std::atomic<std::uint64_t> finished{0}, switches{0}, yields{0}, parks{0}, steals{0}, sleeps{0},
+      preemptions{0}, voluntary{0}, deferred{0};
+  static void bump(std::atomic<std::uint64_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+};
+
+struct worker {
+  runtime_core* rt = nullptr;
+  unsigned index = 0;
+  std::thread thread;
+  cpu_local* cpu = nullptr;  // this worker's thread state, for remote need_resched
+  os_thread_view os;         // its thread as the monitor sees it (tid for the signal, CPU clock, state)
+
+  // Preemption (detail/preemption.hpp).
+
+  // Bumped at every switch; bit 0 says whether a fiber runs. Written by the
+  // worker, read by the monitor (relaxed: a stale read only delays a decision
+  // by one tick).
+  std::atomic<std::uint64_t> slice{0};
+  // The slice the monitor's latest need_resched was meant for. The monitor
+  // cannot set the flag and check the slice in one step, so a fiber that
+  // has just started may glimpse a flag meant for the slice before it; the
+  // preemption point checks this before switching (preempt_schedule_impl).
+  std::atomic<std::uint64_t> resched_slice{0};
+  monitor_view monitor;
+  // Fibers preempted by signal and not yet resumed (they can resume only
+  // here). Written by this worker's thread, read by the monitor.
+  std::atomic<std::uint32_t> preempted_waiting{0};
+
+  // Run queues (detail/run_queue.hpp, detail/pick.hpp).
+  run_ring<fiber_control> ring;
+  std::atomic<fiber_control*> runnext{nullptr};  // owner sets; owner or a patient thief takes
+  unsigned runnext_streak = 0;
+  // Picks left that look at the global queue first: set when a slice ends by
+  // preemption (see pick_next), but not refilled by preempting a fiber that
+  // such a pick chose (took_global_first), or the queue could be served
+  // first forever.
+  unsigned global_first = 0;
+  bool took_global_first = false;
+  intrusive_fifo<fiber_control> home_queue;  // only this worker touches it
+  std::atomic<std::uint32_t> home_size{0};   // its length, for the monitor
+  raw_spinlock inbox_lock;
+  intrusive_fifo<fiber_control> inbox;  // guarded by inbox_lock
+  std::atomic<bool> inbox_nonempty{false};
+  timer_heap timers;
+
+  // The switch (detail/switch.hpp).
+  void* sched_sp = nullptr;  // the worker's own thread context while a fiber runs
+  sanitizer_context san;
+  fiber_control* prev = nullptr;  // who left, for finish_switch
+  post_action pending;
+  unsigned pick_tick = 0;
+  bool prefer_home = false;
+  std::uint64_t rng = 0;
+
+  // Idle parking (detail/idle.hpp).
+  std::atomic<std::uint32_t> sleep_word{0};
+  std::atomic<bool> polling{false};  // asleep in the netpoller rather than on sleep_word
+  std::atomic<std::int64_t> sleep_deadline{0};  // when a sleeping worker will wake by itself
+  bool in_idle_list = false;  // guarded by runtime_core::idle_lock
+  bool spinning = false;      // woken to look for work and not yet found any
+
+  // Recently freed stacks, reused without the pool's lock. Touched only by
+  // this worker's thread, inside the runtime section.
+  static constexpr unsigned stack_cache_size = 16;
+  stack_span stack_cache[stack_cache_size];
+  unsigned stack_cached = 0;
+
+  worker_counters counters;
+};
+
+struct runtime_core {
+  runtime_options options;
+  stack_pool stacks;
+  std::vector<std::unique_ptr<worker>> workers;
+
+  // The global run queue (detail/run_queue.hpp).
+  raw_spinlock global_lock;
+  intrusive_fifo<fiber_control> global;  // guarded by global_lock
+  std::atomic<std::size_t> global_size{0};
+
+  // Idle workers (detail/idle.hpp).
+  std::mutex idle_lock;  // OS-level: held only by threads that are about to sleep anyway
+  std::vector<worker*> idle;
+  std::atomic<int> sleepers{0};
+  std::atomic<int> spinning{0};
+  std::atomic<bool> stopping{false};
+
+  std::atomic<std::uint64_t> live{0};  // fibers spawned and not yet retired
+  std::mutex drain_lock;
+  std::condition_variable drained;
+  std::atomic<std::uint64_t> refs{1};  // the runtime object, plus one per fiber stack
+
+  netpoller poller;       // owned by detail/netpoll.hpp
+  monitor_state monitor;  // owned by detail/preemption.hpp
+
+  explicit runtime_core(const runtime_options& o) : options(o), stacks(o.stack_size) {}
+
+  void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+  void drop_ref() noexcept {
+    // acq_rel: the last owner must see every write made through other refs.
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+};
+
+// The runtime of the calling fiber or worker; nullptr on a plain thread.
+inline runtime_core* current_runtime_core() noexcept {
+  worker* w = this_cpu()->w;
+  return w ? w->rt : nullptr;
+}
+
+}  // namespace jiffy::detail

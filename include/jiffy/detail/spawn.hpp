@@ -1,0 +1,105 @@
+// jiffy/detail/spawn.hpp — a fiber's birth and its first and last
+// instructions.
+//
+// Rules:
+//  * create_fiber lays out the new stack: the control block at the top
+//    (cache-line aligned), the callable below it, and an initial context
+//    that enters fiber_entry. The callable may use at most half the stack.
+//  * fiber_entry runs the callable, repairs a preempt or migrate count the
+//    fiber left raised (a bug, reported by debug builds), wakes the joiners,
+//    and switches away for good; the next context retires it
+//    (detail/retire.hpp).
+//  * Per-fiber MCS nodes are returned in the fiber's own context, not in the
+//    retiring post-switch action, which may run inside a signal handler.
+#pragma once
+
+#include <jiffy/detail/context.hpp>
+#include <jiffy/detail/diag.hpp>
+#include <jiffy/detail/fiber.hpp>
+#include <jiffy/detail/mcs_nodes.hpp>
+#include <jiffy/detail/pick.hpp>
+#include <jiffy/detail/preempt_count.hpp>
+#include <jiffy/detail/retire.hpp>
+#include <jiffy/detail/runtime_core.hpp>
+#include <jiffy/detail/sanitizers.hpp>
+#include <jiffy/detail/switch.hpp>
+#include <jiffy/detail/wake.hpp>
+
+#include <cstdint>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace jiffy::detail {
+
+[[noreturn]] inline void fiber_entry(transfer t) noexcept {
+  finish_switch(t);
+  cpu_local* cpu = this_cpu();
+  fiber_control* self = cpu->current;
+  runtime_exit(cpu);
+
+  self->run(self);
+  // In the fiber's own context, not the retiring post-switch action (which
+  // may run inside a signal handler, where freeing is off limits).
+  mcs_registry::get().leave(std::exchange(self->mcs, nullptr));
+
+  cpu = this_cpu();
+  unsigned left = user_preempt_depth(cpu->preempt_count);
+  if (left || cpu->migrate_disable) {
+    if constexpr (debug_checks) {
+      message m;
+      m.text("jiffy: BUG: fiber ").number(self->id).text(" exited with preempt_count ").number(left);
+      m.text(" and migrate_disable ").number(cpu->migrate_disable).write_line();
+    }
+    (void)detach_user_preempt(cpu);  // the kernel's do_exit does the same fix-up
+    cpu->migrate_disable = 0;
+  }
+  runtime_enter(cpu);
+
+  // Wake joiners. A joiner may drop the handle's reference right away; the
+  // running reference keeps the stack until fiber_retire.
+  worker* w = this_cpu()->w;
+  // Counted before joiners wake, so a joiner's stats() already includes it.
+  worker_counters::bump(w->counters.finished);
+  self->join_lock.lock();
+  self->done = true;
+  wake_all_and_unlock(self->joiners, self->join_lock);
+  w = this_cpu()->w;  // waking can't switch, but keep the rule: re-read after any call that might
+  switch_to(pick_next(w), post_action{post_action::retire});
+  __builtin_unreachable();
+}
+
+template <class Fn>
+fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to) {
+  using F = std::decay_t<Fn>;
+  stack_span s;
+  if (!allocate_stack(rt, s)) fatal("cannot allocate a fiber stack (mmap failed: out of memory or address space)");
+  sanitizer_unpoison_stack(s.base, s.size);
+  char* top = s.top();
+  auto* f = reinterpret_cast<fiber_control*>(
+      (reinterpret_cast<std::uintptr_t>(top) - sizeof(fiber_control)) & ~std::uintptr_t{cache_line - 1});
+  char* callable_at = reinterpret_cast<char*>(
+      (reinterpret_cast<std::uintptr_t>(f) - sizeof(F)) & ~std::uintptr_t{alignof(F) < 16 ? 15 : alignof(F) - 1});
+  if (callable_at < s.base + s.size / 2) fatal("the function object passed to spawn() is larger than half the fiber stack");
+  new (f) fiber_control();
+  f->rt = rt;
+  f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+  f->stack = s;
+  f->callable = new (callable_at) F(std::forward<Fn>(fn));
+  f->run = [](fiber_control* self) noexcept {
+    F* c = static_cast<F*>(self->callable);
+    (*c)();  // an exception escaping here meets noexcept: std::terminate, as std::thread does
+    c->~F();
+  };
+  if (pin_to >= 0) {
+    f->pinned = true;
+    f->home = rt->workers[static_cast<std::size_t>(pin_to)].get();
+  }
+  f->sp = make_context(callable_at, &fiber_entry);
+  sanitizer_create_fiber(f->san, s.base, s.size);
+  rt->add_ref();
+  rt->live.fetch_add(1, std::memory_order_relaxed);
+  return f;
+}
+
+}  // namespace jiffy::detail

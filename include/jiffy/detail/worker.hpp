@@ -1,0 +1,102 @@
+// jiffy/detail/worker.hpp — the worker loop: find work, run it, go idle.
+//
+// Rules:
+//  * Each worker is one OS thread running worker_main until its runtime
+//    stops and no fiber is left. It runs inside the runtime section except
+//    while a fiber runs.
+//  * worker_idle is the sleeper's half of the handshakes in detail/idle.hpp:
+//    list itself, count itself a sleeper, barrier, then one last look for
+//    work (queues, other workers' rings and runnext) and the earliest timer
+//    of any worker before it sleeps — in the netpoller if it is free, else
+//    on its futex word.
+//  * A worker publishes what the monitor reads of its thread (tid, CPU
+//    clock, state file) before it counts down `ready`; start_runtime starts
+//    the monitor only after every worker has.
+#pragma once
+
+#include <jiffy/detail/barrier.hpp>
+#include <jiffy/detail/idle.hpp>
+#include <jiffy/detail/netpoll_run.hpp>
+#include <jiffy/detail/pick.hpp>
+#include <jiffy/detail/platform/futex.hpp>
+#include <jiffy/detail/platform/signals.hpp>
+#include <jiffy/detail/preempt_count.hpp>
+#include <jiffy/detail/runtime_core.hpp>
+#include <jiffy/detail/sanitizers.hpp>
+#include <jiffy/detail/switch.hpp>
+
+#include <atomic>
+#include <latch>
+#include <mutex>
+
+namespace jiffy::detail {
+
+inline void worker_idle(worker* w) noexcept {
+  runtime_core* rt = w->rt;
+  {
+    std::lock_guard<std::mutex> lk(rt->idle_lock);
+    w->sleep_word.store(0, std::memory_order_relaxed);
+    // Until the real deadline is known, claim "forever": a timer armed
+    // meanwhile then wakes us rather than being missed.
+    w->sleep_deadline.store(no_deadline_ns, std::memory_order_relaxed);
+    rt->idle.push_back(w);
+    w->in_idle_list = true;
+    rt->sleepers.fetch_add(1, std::memory_order_seq_cst);
+  }
+  store_load_barrier();
+  bool work = w->inbox_nonempty.load(std::memory_order_acquire) || !w->ring.empty() ||
+              rt->global_size.load(std::memory_order_relaxed) > 0 ||
+              (rt->stopping.load(std::memory_order_seq_cst) && rt->live.load(std::memory_order_seq_cst) == 0);
+  std::int64_t deadline = no_deadline_ns;
+  for (auto& v : rt->workers) {
+    if (v.get() != w && (!v->ring.empty() || v->runnext.load(std::memory_order_relaxed))) work = true;
+    std::int64_t e = v->timers.earliest();
+    if (e < deadline) deadline = e;
+  }
+  w->sleep_deadline.store(deadline, std::memory_order_relaxed);
+  if (!work && deadline > now_ns()) {
+    worker_counters::bump(w->counters.sleeps);
+    // One idle worker sleeps in the netpoller, the others on their futex.
+    if (!netpoll_block(w, deadline)) futex_wait(&w->sleep_word, 0, deadline == no_deadline_ns ? -1 : deadline);
+  }
+  std::lock_guard<std::mutex> lk(rt->idle_lock);
+  if (w->in_idle_list) remove_from_idle_locked(rt, w);
+}
+
+inline void stop_spinning(worker* w, bool found) noexcept {
+  if (!w->spinning) return;
+  w->spinning = false;
+  // The last spinner to find work wakes another: there may be more.
+  if (w->rt->spinning.fetch_sub(1, std::memory_order_seq_cst) == 1 && found) wake_idle_if_needed(w->rt);
+}
+
+inline void worker_main(worker* w, std::latch& ready) noexcept {
+  cpu_local* cpu = this_cpu();
+  cpu->w = w;
+  cpu->current = nullptr;
+  w->cpu = cpu;
+  w->os.describe_current_thread();
+  w->rng = 0x9e3779b97f4a7c15ull * (w->index + 1);
+  sanitizer_init_thread(w->san);
+  ensure_alternate_signal_stack();  // for the stack-overflow report (detail/fault.hpp)
+  runtime_enter(cpu);
+  ready.count_down();  // `ready` dies with start_runtime: no use after this
+  runtime_core* rt = w->rt;
+  for (;;) {
+    fiber_control* f = find_work(w);
+    stop_spinning(w, f != nullptr);
+    if (f) {
+      switch_to(f, post_action{});
+      continue;
+    }
+    if (rt->stopping.load(std::memory_order_acquire) && rt->live.load(std::memory_order_acquire) == 0) break;
+    worker_idle(w);
+  }
+  runtime_exit(this_cpu());
+  cpu = this_cpu();
+  cpu->w = nullptr;
+}
+
+inline void worker_release_resources(worker* w) noexcept { w->os.release(); }
+
+}  // namespace jiffy::detail
