@@ -193,12 +193,13 @@ void print_csv(const std::vector<row>& rows) {
     std::printf(
         "%s,%u,%u,%s,%lld,%d,%lld,%lld,%.4f,%llu,%.1f,%.4f,%.1f,%.1f,%.1f,%.1f,%.1f,%llu,%.1f,%.1f,%.1f,%.1f,"
         "%llu,,,,%llu,%s\n",
-        c.fibers ? "fibers" : "threads", c.contenders, c.fibers ? c.workers : 0, c.fibers ? bench::mode_name(c.preempt) : "",
-        static_cast<long long>(c.fibers ? c.quantum.count() : 0), c.pin_cpu, static_cast<long long>(c.cs_ns),
-        static_cast<long long>(c.gap_ns), x.seconds, static_cast<unsigned long long>(x.acquisitions), x.throughput,
-        x.spread, x.acquire.p50, x.acquire.p99, x.acquire.p999, x.acquire.max, x.acquire.mean,
-        static_cast<unsigned long long>(x.handoff.count), x.handoff.p50, x.handoff.p99, x.handoff.p999, x.handoff.max,
-        static_cast<unsigned long long>(x.preemptions), static_cast<unsigned long long>(x.violations), per.c_str());
+        c.fibers ? "fibers" : "threads", c.contenders, c.fibers ? c.workers : 0,
+        c.fibers ? bench::mode_name(c.preempt) : "", static_cast<long long>(c.fibers ? c.quantum.count() : 0),
+        c.pin_cpu, static_cast<long long>(c.cs_ns), static_cast<long long>(c.gap_ns), x.seconds,
+        static_cast<unsigned long long>(x.acquisitions), x.throughput, x.spread, x.acquire.p50, x.acquire.p99,
+        x.acquire.p999, x.acquire.max, x.acquire.mean, static_cast<unsigned long long>(x.handoff.count), x.handoff.p50,
+        x.handoff.p99, x.handoff.p999, x.handoff.max, static_cast<unsigned long long>(x.preemptions),
+        static_cast<unsigned long long>(x.violations), per.c_str());
   }
 }
 

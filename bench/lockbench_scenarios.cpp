@@ -138,7 +138,6 @@ std::vector<sweep> preset(const std::string& name, const options& o) {
   return custom_sweeps(o);
 }
 
-
 void apply_overrides(sweep& s, const options& o) {
   if (o.locks) s.locks = *o.locks;
   if (o.threads && !s.fibers && !s.uncontended) s.counts = *o.threads;

@@ -38,10 +38,10 @@ struct lock_entry {
 };
 
 const std::vector<lock_entry>& all_locks();
-const lock_entry* find_lock(const std::string& name);  // nullptr: no such lock (or not built)
-bool is_ck_name(const std::string& name);              // a Concurrency Kit lock, built or not
+const lock_entry* find_lock(const std::string& name);           // nullptr: no such lock (or not built)
+bool is_ck_name(const std::string& name);                       // a Concurrency Kit lock, built or not
 std::vector<std::string> lock_group(const std::string& group);  // empty: no such group
-std::string valid_lock_names();                        // for messages: names and groups
+std::string valid_lock_names();                                 // for messages: names and groups
 
 // -------------------------------------------------------------- options ----
 
@@ -119,8 +119,8 @@ bool report_violations(const std::vector<row>& rows);
 bool write_svg(const std::string& path, const std::vector<row>& rows, const std::string& title, bool log);
 
 // Formatting the report and the plot share.
-std::string human_time(double ns);  // a duration in ns, in the unit that suits it
-std::string human_rate(double v);   // 1.23 M, 4.5 k, 678
+std::string human_time(double ns);                  // a duration in ns, in the unit that suits it
+std::string human_rate(double v);                   // 1.23 M, 4.5 k, 678
 std::string contenders_label(const contention& c);  // "3 threads@cpu0", "4 fibers/1w full 200us"
 
 }  // namespace lockbench::tool

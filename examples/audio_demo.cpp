@@ -157,7 +157,8 @@ int main(int argc, char** argv) {
   for (const scenario& s : scenarios) {
     outcome o = run(s, seconds(cfg.seconds_per_model), microseconds(cfg.quantum_us));
     std::printf("%-28s %8zu %8zu %8.2f ms %7.2f ms %7.2f ms %12llu\n", s.name, o.periods, o.missed, o.p50_ms, o.p99_ms,
-                o.max_ms, static_cast<unsigned long long>(o.preemptions) + static_cast<unsigned long long>(o.voluntary));
+                o.max_ms,
+                static_cast<unsigned long long>(o.preemptions) + static_cast<unsigned long long>(o.voluntary));
   }
   std::printf(
       "\nmissed: periods whose callback ran a whole period (2 ms) late or later, or never ran.\n"

@@ -115,7 +115,7 @@ TEST_CASE("each context keeps its own floating-point control state, starting fro
   CHECK(probe.seen_round == FE_DOWNWARD);
   CHECK(std::fegetround() == FE_TOWARDZERO);  // the other side's FE_UPWARD did not leak here
   t = jump_context(t.from, nullptr);
-  CHECK(probe.seen_round == FE_UPWARD);       // and ours did not leak there
+  CHECK(probe.seen_round == FE_UPWARD);  // and ours did not leak there
   CHECK(std::fegetround() == FE_TOWARDZERO);
   std::fesetround(FE_TONEAREST);
 }

@@ -328,7 +328,8 @@ TEST_CASE("http_server answers a header section over 8 KiB with 413 and closes")
   CHECK(c.closed_by_server());
 }
 
-TEST_CASE("http_server answers unknown paths 404, other methods 405, bad /work arguments 400, and keeps the connection") {
+TEST_CASE(
+    "http_server answers unknown paths 404, other methods 405, bad /work arguments 400, and keeps the connection") {
   test::watchdog wd(120s, "routes");
   auto srv = start_http_server();
   client c(srv.port());
@@ -459,7 +460,8 @@ TEST_CASE("echo_client verifies every echo from echo_server and exits 0 and echo
   test::watchdog wd(180s, "echo");
   server_process srv(JIFFY_ECHO_SERVER_PATH, {"--workers", "2"});
   std::string port = std::to_string(srv.port());
-  process cl(JIFFY_ECHO_CLIENT_PATH, {"--port", port, "--connections", "8", "--messages", "200", "--size", "100"}, true);
+  process cl(JIFFY_ECHO_CLIENT_PATH, {"--port", port, "--connections", "8", "--messages", "200", "--size", "100"},
+             true);
   std::string report = cl.read_rest();
   CAPTURE(report);
   CHECK(cl.wait_for_exit() == 0);

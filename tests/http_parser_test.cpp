@@ -236,18 +236,12 @@ TEST_CASE("keep-alive: HTTP/1.1 keeps unless close, HTTP/1.0 closes unless keep-
     bool keep;
   };
   const keep_case table[] = {
-      {"1.1", nullptr, true},
-      {"1.1", "close", false},
-      {"1.1", "Close", false},
-      {"1.1", "keep-alive", true},
-      {"1.1", "upgrade, close", false},
-      {"1.1", " foo ,  CLOSE ", false},
-      {"1.0", nullptr, false},
-      {"1.0", "keep-alive", true},
-      {"1.0", "Keep-Alive", true},
-      {"1.0", "keep-alive, close", false},
-      {"1.0", "closed", false},
-      {"1.1", "closed", true},  // a different token, not "close"
+      {"1.1", nullptr, true},           {"1.1", "close", false},
+      {"1.1", "Close", false},          {"1.1", "keep-alive", true},
+      {"1.1", "upgrade, close", false}, {"1.1", " foo ,  CLOSE ", false},
+      {"1.0", nullptr, false},          {"1.0", "keep-alive", true},
+      {"1.0", "Keep-Alive", true},      {"1.0", "keep-alive, close", false},
+      {"1.0", "closed", false},         {"1.1", "closed", true},  // a different token, not "close"
   };
   for (const keep_case& k : table) {
     std::string req = std::string("GET / HTTP/") + k.version + "\r\nHost: a\r\n";
@@ -261,10 +255,11 @@ TEST_CASE("keep-alive: HTTP/1.1 keeps unless close, HTTP/1.0 closes unless keep-
 }
 
 TEST_CASE("pipelined requests in one buffer are parsed one after another, in order") {
-  const std::string reqs = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
-                           "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
-                           "HEAD /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                           "GET /d HTTP/1.1\r\nHo";  // the start of a fourth
+  const std::string reqs =
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
+      "HEAD /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+      "GET /d HTTP/1.1\r\nHo";  // the start of a fourth
   std::string_view rest = reqs;
   const char* expected[] = {"/a", "/b", "/c"};
   http::request_parser p;
@@ -316,7 +311,8 @@ TEST_CASE("limits: a head over max_head_bytes or too many fields is too large, a
   CHECK(parse_whole(blank_lines, r, lim).status == parse_status::headers_too_large);
 
   std::string many = "GET / HTTP/1.1\r\nHost: a\r\n";
-  for (int i = 0; i < 64; ++i) many.append("X").append(std::to_string(i)).append(": v\r\n");  // (GCC 12 -Wrestrict misfires on "X" + std::string)
+  for (int i = 0; i < 64; ++i)
+    many.append("X").append(std::to_string(i)).append(": v\r\n");  // (GCC 12 -Wrestrict misfires on "X" + std::string)
   many += "\r\n";
   CHECK(parse_whole(many, r, lim).status == parse_status::headers_too_large);
 

@@ -67,7 +67,9 @@ TEST_CASE("handle misuse is reported") {
   SUBCASE("destroying a joinable fiber") {
     auto r = test::run_in_child([] {
       jiffy::runtime rt({.workers = 1});
-      { auto f = rt.spawn([] {}); }
+      {
+        auto f = rt.spawn([] {});
+      }
     });
     CHECK(r.signal == SIGABRT);
     CHECK(mentions(r, "joinable jiffy::fiber was destroyed"));

@@ -453,8 +453,8 @@ TEST_CASE("fibers the network readies while the only worker computes all run bef
     }
     std::sort(after.begin(), after.end());
     int distinct = static_cast<int>(std::unique(after.begin(), after.end()) - after.begin());
-    MESSAGE(early << " readers ran while the poll was readying them; the computing fiber's progress took "
-                  << distinct << " distinct values while the other " << after.size() << " ran");
+    MESSAGE(early << " readers ran while the poll was readying them; the computing fiber's progress took " << distinct
+                  << " distinct values while the other " << after.size() << " ran");
     CHECK(distinct <= 1);
     // Under `voluntary` nothing can preempt the computing fiber while it
     // holds still, outside a preemption point.

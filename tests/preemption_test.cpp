@@ -171,9 +171,7 @@ TEST_CASE("a preempt-disabled region is never cut, and the deferred preemption l
       // over; on a loaded machine, for as long as that takes (bounded).
       auto until = std::chrono::steady_clock::now() + quantum * 300;
       auto give_up = std::chrono::steady_clock::now() + 20s;
-      auto seen_all = [&] {
-        return o.flagged && (mode != preempt_mode::full || rt.stats().deferred_preemptions > 0);
-      };
+      auto seen_all = [&] { return o.flagged && (mode != preempt_mode::full || rt.stats().deferred_preemptions > 0); };
       for (auto now = std::chrono::steady_clock::now(); now < until || (!seen_all() && now < give_up);
            now = std::chrono::steady_clock::now()) {
         if (other.load(std::memory_order_relaxed) != at_start) o.cut = true;
@@ -319,10 +317,12 @@ TEST_CASE("fibers busy in malloc, snprintf and iostreams under a 50 us quantum n
       }));
     // Run for a while, and at least until the signals have hit the work.
     std::this_thread::sleep_for(test::slow_environment() ? 300ms : 600ms);
-    bool hit = test::wait_until([&] {
+    bool hit = test::wait_until(
+        [&] {
       auto s = rt.stats();
       return s.preemptions + s.deferred_preemptions > 0 && done.load() > 0;
-    }, 60s);
+        },
+        60s);
     stop = true;
     for (auto& f : fs) f.join();
     CHECK(hit);
@@ -486,7 +486,8 @@ void program_sigurg_handler(int) { program_sigurg_calls.fetch_add(1); }
 
 TEST_CASE("the program's own SIGURG handler is still called, and two runtimes preempt side by side") {
   test::watchdog wd(120s, "signal chaining and two runtimes");
-  struct sigaction sa {}, old {};
+  struct sigaction sa {
+  }, old{};
   sa.sa_handler = &program_sigurg_handler;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGURG, &sa, &old);
@@ -518,8 +519,7 @@ TEST_CASE("the program's own SIGURG handler is still called, and two runtimes pr
 
 TEST_CASE("a runtime can use another signal for preemption") {
   test::watchdog wd(60s, "custom signal");
-  jiffy::runtime rt(
-      {.workers = 1, .preempt = preempt_mode::full, .quantum = 1ms, .preempt_signal = SIGRTMIN + 3});
+  jiffy::runtime rt({.workers = 1, .preempt = preempt_mode::full, .quantum = 1ms, .preempt_signal = SIGRTMIN + 3});
   CHECK(periodic_runs_beside_hogs(rt, 2, 10, 30s) >= 10);
   CHECK(rt.stats().preemptions > 0);
 }

@@ -51,8 +51,9 @@ TEST_CASE_TEMPLATE_DEFINE("block_on rethrows the function's exception", W, block
 TEST_CASE_TEMPLATE_APPLY(block_on_throws, test::one_to_eight_workers);
 #endif
 
-TEST_CASE_TEMPLATE_DEFINE("spawned fibers run on the runtime's workers, join from threads and from fibers, and carry distinct ids",
-                          W, spawn_join) {
+TEST_CASE_TEMPLATE_DEFINE(
+    "spawned fibers run on the runtime's workers, join from threads and from fibers, and carry distinct ids", W,
+    spawn_join) {
   constexpr unsigned n = W::count;
   test::watchdog wd(60s, "spawn/join");
   jiffy::runtime rt({.workers = n, .preempt = jiffy::preempt_mode::none});
@@ -141,8 +142,8 @@ TEST_CASE_TEMPLATE_DEFINE("work spreads across workers: a fiber blocked behind a
 }
 TEST_CASE_TEMPLATE_APPLY(steal_one, test::two_to_eight_workers);
 
-TEST_CASE_TEMPLATE_DEFINE("work spreads to every worker: as many never-yielding fibers as workers all run at once",
-                          W, steal_all) {
+TEST_CASE_TEMPLATE_DEFINE("work spreads to every worker: as many never-yielding fibers as workers all run at once", W,
+                          steal_all) {
   constexpr unsigned n = W::count;
   test::watchdog wd(120s, "spreading");
   jiffy::runtime rt({.workers = n, .preempt = jiffy::preempt_mode::none});
@@ -171,8 +172,9 @@ TEST_CASE_TEMPLATE_DEFINE("work spreads to every worker: as many never-yielding 
 }
 TEST_CASE_TEMPLATE_APPLY(steal_all, test::two_to_eight_workers);
 
-TEST_CASE_TEMPLATE_DEFINE("fibers spawned from many threads at once all run, yielding as they go, and join from those threads",
-                          W, spawn_from_threads) {
+TEST_CASE_TEMPLATE_DEFINE(
+    "fibers spawned from many threads at once all run, yielding as they go, and join from those threads", W,
+    spawn_from_threads) {
   test::watchdog wd(120s, "spawn from threads");
   jiffy::runtime rt({.workers = W::count, .preempt = jiffy::preempt_mode::none});
   std::atomic<int> total{0};

@@ -21,9 +21,9 @@ namespace {
 
 namespace hp = jiffy_bench::holder_preemptible;
 
-using all_locks = std::tuple<jiffy::spinlock, jiffy::ticket_spinlock, jiffy::mcs_spinlock, jiffy::rw_spinlock,
-                             jiffy::seqlock, hp::spinlock, hp::ticket_spinlock, hp::mcs_spinlock, hp::rw_spinlock,
-                             hp::seqlock>;
+using all_locks =
+    std::tuple<jiffy::spinlock, jiffy::ticket_spinlock, jiffy::mcs_spinlock, jiffy::rw_spinlock, jiffy::seqlock,
+               hp::spinlock, hp::ticket_spinlock, hp::mcs_spinlock, hp::rw_spinlock, hp::seqlock>;
 using integrated_locks =
     std::tuple<jiffy::spinlock, jiffy::ticket_spinlock, jiffy::mcs_spinlock, jiffy::rw_spinlock, jiffy::seqlock>;
 
@@ -310,7 +310,7 @@ TEST_CASE("a fiber holding an integrated spinlock is never preempted, and a hold
           lock.lock();
           long before = witness.load(std::memory_order_relaxed);
           for (int k = 0; k < 2000; ++k) witness.load(std::memory_order_relaxed);  // ~µs, and a TSan delivery point
-          busy_for(200us);  // four quanta
+          busy_for(200us);                                                         // four quanta
           if (witness.load(std::memory_order_relaxed) != before) ++cut;
           lock.unlock();
         }

@@ -102,7 +102,8 @@ TEST_CASE_TEMPLATE_DEFINE("fibers waiting on a mutex park only themselves, also 
 }
 TEST_CASE_TEMPLATE_APPLY(mutex_parks, test::one_to_eight_workers);
 
-TEST_CASE_TEMPLATE_DEFINE("condition_variable: a bounded queue between fiber producers and thread consumers", W, cv_queue) {
+TEST_CASE_TEMPLATE_DEFINE("condition_variable: a bounded queue between fiber producers and thread consumers", W,
+                          cv_queue) {
   test::watchdog wd(120s, "condition_variable queue");
   jiffy::runtime rt({.workers = W::count, .preempt = jiffy::preempt_mode::none});
   jiffy::mutex m;

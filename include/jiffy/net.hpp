@@ -179,7 +179,8 @@ class tcp_stream : public file {
   }
   std::error_code set_nodelay(bool on = true) noexcept {
     int v = on ? 1 : 0;
-    if (::setsockopt(native_handle(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) != 0) return {errno, std::generic_category()};
+    if (::setsockopt(native_handle(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) != 0)
+      return {errno, std::generic_category()};
     return {};
   }
   io_result<ip_endpoint> local_endpoint() const noexcept { return detail::socket_name(native_handle(), false); }
@@ -220,7 +221,7 @@ class tcp_listener : public file {
         return static_cast<ssize_t>(::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
       });
       if (r) return {tcp_stream(static_cast<int>(r.value)), {}};
-      int e = r.error.value();  // accept's errors are all errno values (generic_category)
+      int e = r.error.value();                         // accept's errors are all errno values (generic_category)
       if (e == ECONNABORTED || e == EPROTO) continue;  // the client gave up first: next one
       if (e != EMFILE && e != ENFILE) return {{}, r.error};
       if (!warned_exhaustion_) {

@@ -22,11 +22,11 @@ enum class preempt_mode {
 };
 
 struct runtime_options {
-  unsigned workers = 0;                          // 0: one per hardware thread
+  unsigned workers = 0;  // 0: one per hardware thread
   preempt_mode preempt = preempt_mode::full;
-  std::chrono::microseconds quantum{1000};       // time slice before need_resched() is set
-  std::size_t stack_size = 128 * 1024;           // usable bytes per fiber stack (rounded up to pages, min 16 KiB)
-  int preempt_signal = SIGURG;                   // the signal `full` preemption uses (see README)
+  std::chrono::microseconds quantum{1000};  // time slice before need_resched() is set
+  std::size_t stack_size = 128 * 1024;      // usable bytes per fiber stack (rounded up to pages, min 16 KiB)
+  int preempt_signal = SIGURG;              // the signal `full` preemption uses (see README)
 };
 
 // Counters since the runtime started. Each is summed over workers; a

@@ -61,7 +61,9 @@ inline void preempt_check_resched() noexcept {
 
 [[nodiscard]] inline bool preemptible() noexcept { return !detail::in_atomic(detail::this_cpu()); }
 
-[[nodiscard]] inline bool need_resched() noexcept { return detail::this_cpu()->need_resched.load(std::memory_order_relaxed) != 0; }
+[[nodiscard]] inline bool need_resched() noexcept {
+  return detail::this_cpu()->need_resched.load(std::memory_order_relaxed) != 0;
+}
 
 // An explicit preemption point for long loops: switches if the running fiber
 // has used up its quantum and someone else is waiting. A no-op outside

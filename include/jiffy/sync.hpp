@@ -199,8 +199,7 @@ class condition_variable {
     return wait_ns(m, detail::deadline_after(d));
   }
   template <class Rep, class Period, class Predicate>
-  [[nodiscard]] bool wait_for(mutex& m, const std::chrono::duration<Rep, Period>& d, Predicate pred)
-      JIFFY_REQUIRES(m) {
+  [[nodiscard]] bool wait_for(mutex& m, const std::chrono::duration<Rep, Period>& d, Predicate pred) JIFFY_REQUIRES(m) {
     return wait_pred(m, detail::deadline_after(d), pred);
   }
 

@@ -78,7 +78,9 @@ void connection_tokens(const http::request& r, bool& close, bool& keep) {
   }
 }
 
-bool same_result(http::parse_result a, http::parse_result b) { return a.status == b.status && a.consumed == b.consumed; }
+bool same_result(http::parse_result a, http::parse_result b) {
+  return a.status == b.status && a.consumed == b.consumed;
+}
 
 bool same_request(const http::request& a, const http::request& b) {
   if (a.method != b.method || a.target != b.target || a.path != b.path || a.query != b.query ||
@@ -102,8 +104,10 @@ void check_complete_request(const http::request& r, std::string_view input, std:
              inside(r.body, used),
          "request-line views and body lie inside the consumed bytes");
   for (std::size_t i = 0; i < r.header_count; ++i)
-    expect(inside(r.headers[i].name, used) && inside(r.headers[i].value, used), "header views lie inside the consumed bytes");
-  expect(r.header_count <= lim.max_headers && r.header_count <= http::request::header_capacity, "header count within limit");
+    expect(inside(r.headers[i].name, used) && inside(r.headers[i].value, used),
+           "header views lie inside the consumed bytes");
+  expect(r.header_count <= lim.max_headers && r.header_count <= http::request::header_capacity,
+         "header count within limit");
   expect(r.content_length <= lim.max_body_bytes, "Content-Length within limit");
   expect(r.body.size() == r.content_length, "the body is Content-Length bytes");
   expect(r.body.empty() || r.body.data() + r.body.size() == input.data() + consumed, "the body ends the request");
@@ -115,7 +119,8 @@ void check_complete_request(const http::request& r, std::string_view input, std:
   for (std::size_t i = 0; i < r.header_count; ++i) {
     const http::header& h = r.headers[i];
     expect(http::detail::is_token(h.name), "header names are tokens");
-    expect(h.value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos, "no CR, LF or NUL in values");
+    expect(h.value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos,
+           "no CR, LF or NUL in values");
     expect(h.value.empty() || (!http::detail::is_ows(h.value.front()) && !http::detail::is_ows(h.value.back())),
            "values are trimmed");
   }
@@ -188,7 +193,8 @@ void check_all(std::string_view data, const http::limits& lim, std::uint64_t has
     http::request r;
     http::parse_result whole = http::parse_request(rest, r, lim);
     expect(whole.consumed <= rest.size(), "consumed <= size");
-    expect((whole.consumed > 0) == (whole.status == http::parse_status::complete), "consumed > 0 exactly when complete");
+    expect((whole.consumed > 0) == (whole.status == http::parse_status::complete),
+           "consumed > 0 exactly when complete");
     if (whole.status == http::parse_status::complete) {
       check_complete_request(r, rest, whole.consumed, lim);
       check_round_trip(r, lim);

@@ -82,8 +82,8 @@ inline void* make_context(void* stack_top, context_entry entry) noexcept {
   for (int i = 0; i < 22; ++i) frame[i] = 0;  // d8–d15, x19–x29
   std::uint64_t fpcr;
   asm volatile("mrs %0, fpcr" : "=r"(fpcr));
-  frame[20] = fpcr;  // the creator's FP control state, as a new thread inherits it
-  frame[8] = reinterpret_cast<std::uint64_t>(entry);                     // x19
+  frame[20] = fpcr;                                   // the creator's FP control state, as a new thread inherits it
+  frame[8] = reinterpret_cast<std::uint64_t>(entry);  // x19
   frame[19] = reinterpret_cast<std::uint64_t>(&jiffy_context_start_v1);  // x30
   return frame;
 }

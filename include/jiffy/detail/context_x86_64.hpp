@@ -100,8 +100,8 @@ inline void* make_context(void* stack_top, context_entry entry) noexcept {
   std::uint16_t fcw;
   asm volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(fcw));
   frame[0] = (mxcsr & ~0x3Fu) | (std::uint64_t{fcw} << 32);  // the creator's control state, no sticky flags
-  frame[1] = reinterpret_cast<std::uint64_t>(entry);  // r12
-  for (int i = 2; i < 7; ++i) frame[i] = 0;           // r13, r14, r15, rbx, rbp
+  frame[1] = reinterpret_cast<std::uint64_t>(entry);         // r12
+  for (int i = 2; i < 7; ++i) frame[i] = 0;                  // r13, r14, r15, rbx, rbp
   frame[7] = reinterpret_cast<std::uint64_t>(&jiffy_context_start_v1);
   return frame;
 }

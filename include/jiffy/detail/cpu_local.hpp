@@ -29,11 +29,11 @@ struct worker;
 struct fiber_control;
 
 struct cpu_local {
-  unsigned preempt_count;                // detail/preempt_count.hpp; 0 means preemptible
-  std::atomic<unsigned> need_resched;    // set remotely: "switch at the next preemption point"
-  worker* w;                             // the worker this thread runs, nullptr on a plain thread
-  fiber_control* current;                // running fiber; nullptr on plain threads and in the scheduler loop
-  unsigned migrate_disable;              // migrate_disable() nesting of whoever runs here
+  unsigned preempt_count;              // detail/preempt_count.hpp; 0 means preemptible
+  std::atomic<unsigned> need_resched;  // set remotely: "switch at the next preemption point"
+  worker* w;                           // the worker this thread runs, nullptr on a plain thread
+  fiber_control* current;              // running fiber; nullptr on plain threads and in the scheduler loop
+  unsigned migrate_disable;            // migrate_disable() nesting of whoever runs here
 };
 
 // The symbol name is fixed so the assembly below can name it; the inline

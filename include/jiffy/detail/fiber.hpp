@@ -62,7 +62,6 @@ struct post_action {
   void* arg = nullptr;
 };
 
-
 // Fiber ids: process-unique, never 0 (0 means "no fiber").
 inline std::atomic<std::uint64_t> next_fiber_id{1};
 

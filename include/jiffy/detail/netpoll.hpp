@@ -115,8 +115,8 @@ class poll_desc_pool {
 
 struct netpoller {
   os_poller os;
-  std::atomic<bool> busy{false};            // someone owns the poller: inside a wait, or taking a look
-  std::atomic<std::int64_t> last_poll{0};   // when the last poll returned (now_ns)
+  std::atomic<bool> busy{false};           // someone owns the poller: inside a wait, or taking a look
+  std::atomic<std::int64_t> last_poll{0};  // when the last poll returned (now_ns)
 
   void open() noexcept {
     if (!os.open()) fatal("cannot create the runtime's epoll instance or eventfd");

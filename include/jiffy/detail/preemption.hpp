@@ -104,7 +104,8 @@ inline void validate_preemption_options(const runtime_options& o) {
   using namespace std::chrono;
   if (o.preempt != preempt_mode::none && o.quantum < microseconds(50)) {
     message m;
-    fatal(m.text("jiffy: runtime_options::quantum must be at least 50 us (got ").number(o.quantum.count()).text(" us)"));
+    fatal(
+        m.text("jiffy: runtime_options::quantum must be at least 50 us (got ").number(o.quantum.count()).text(" us)"));
   }
   // A preemption signal frame (several KiB with AVX-512 state) lands on the
   // fiber's stack, and the switch runs below it.

@@ -36,8 +36,8 @@ namespace jiffy::detail {
 struct worker_counters {
   // Written only by the owning worker (load+store, no locked RMW); read by
   // stats() from any thread, hence atomic.
-  std::atomic<std::uint64_t> finished{0}, switches{0}, yields{0}, parks{0}, steals{0}, sleeps{0},
-      preemptions{0}, voluntary{0}, deferred{0};
+  std::atomic<std::uint64_t> finished{0}, switches{0}, yields{0}, parks{0}, steals{0}, sleeps{0}, preemptions{0},
+      voluntary{0}, deferred{0};
   static void bump(std::atomic<std::uint64_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -94,10 +94,10 @@ struct worker {
 
   // Idle parking (detail/idle.hpp).
   std::atomic<std::uint32_t> sleep_word{0};
-  std::atomic<bool> polling{false};  // asleep in the netpoller rather than on sleep_word
+  std::atomic<bool> polling{false};             // asleep in the netpoller rather than on sleep_word
   std::atomic<std::int64_t> sleep_deadline{0};  // when a sleeping worker will wake by itself
-  bool in_idle_list = false;  // guarded by runtime_core::idle_lock
-  bool spinning = false;      // woken to look for work and not yet found any
+  bool in_idle_list = false;                    // guarded by runtime_core::idle_lock
+  bool spinning = false;                        // woken to look for work and not yet found any
 
   // Recently freed stacks, reused without the pool's lock. Touched only by
   // this worker's thread, inside the runtime section.

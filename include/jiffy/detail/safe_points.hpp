@@ -135,8 +135,8 @@ class safe_point_table {
   }
 
   static bool is_allocator_symbol(const char* name) noexcept {
-    static const char* const exact[] = {"malloc",   "free",          "calloc",  "realloc", "posix_memalign",
-                                        "memalign", "aligned_alloc", "valloc",  "pvalloc", "malloc_usable_size"};
+    static const char* const exact[] = {"malloc",   "free",          "calloc", "realloc", "posix_memalign",
+                                        "memalign", "aligned_alloc", "valloc", "pvalloc", "malloc_usable_size"};
     for (const char* e : exact)
       if (std::strcmp(name, e) == 0) return true;
     static const char* const prefixes[] = {"_Znw", "_Zna", "_Zdl", "_Zda"};  // operator new/delete, all forms
@@ -146,9 +146,12 @@ class safe_point_table {
   }
 
   static bool is_sanitizer_symbol(const char* name) noexcept {
-    static const char* const prefixes[] = {"__asan",         "__lsan",          "__ubsan",         "__tsan",
-                                           "__sanitizer",    "__interceptor_",  "___interceptor_", "__interception",
-                                           "_ZN6__asan",     "_ZN6__lsan",      "_ZN7__ubsan",     "_ZN6__tsan",
+    static const char* const prefixes[] = {"__asan",           "__lsan",
+                                           "__ubsan",          "__tsan",
+                                           "__sanitizer",      "__interceptor_",
+                                           "___interceptor_",  "__interception",
+                                           "_ZN6__asan",       "_ZN6__lsan",
+                                           "_ZN7__ubsan",      "_ZN6__tsan",
                                            "_ZN11__sanitizer", "_ZN14__interception"};
     for (const char* p : prefixes)
       if (std::strncmp(name, p, std::strlen(p)) == 0) return true;

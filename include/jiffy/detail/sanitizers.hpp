@@ -75,7 +75,8 @@ inline void sanitizer_destroy_fiber(sanitizer_context& c) noexcept {
 
 // Called on the leaving side, immediately before the jump. `leaving_for_good`
 // is true when `from` will never be resumed (a finished fiber).
-[[gnu::always_inline]] inline void sanitizer_before_switch(sanitizer_context& from, sanitizer_context& to, bool leaving_for_good) noexcept {
+[[gnu::always_inline]] inline void sanitizer_before_switch(sanitizer_context& from, sanitizer_context& to,
+                                                           bool leaving_for_good) noexcept {
 #if JIFFY_ASAN
   __sanitizer_start_switch_fiber(leaving_for_good ? nullptr : &from.asan_fake_stack, to.stack_bottom, to.stack_size);
 #else

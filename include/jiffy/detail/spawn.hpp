@@ -76,11 +76,12 @@ fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to) {
   if (!allocate_stack(rt, s)) fatal("cannot allocate a fiber stack (mmap failed: out of memory or address space)");
   sanitizer_unpoison_stack(s.base, s.size);
   char* top = s.top();
-  auto* f = reinterpret_cast<fiber_control*>(
-      (reinterpret_cast<std::uintptr_t>(top) - sizeof(fiber_control)) & ~std::uintptr_t{cache_line - 1});
-  char* callable_at = reinterpret_cast<char*>(
-      (reinterpret_cast<std::uintptr_t>(f) - sizeof(F)) & ~std::uintptr_t{alignof(F) < 16 ? 15 : alignof(F) - 1});
-  if (callable_at < s.base + s.size / 2) fatal("the function object passed to spawn() is larger than half the fiber stack");
+  auto* f = reinterpret_cast<fiber_control*>((reinterpret_cast<std::uintptr_t>(top) - sizeof(fiber_control)) &
+                                             ~std::uintptr_t{cache_line - 1});
+  char* callable_at = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(f) - sizeof(F)) &
+                                              ~std::uintptr_t{alignof(F) < 16 ? 15 : alignof(F) - 1});
+  if (callable_at < s.base + s.size / 2)
+    fatal("the function object passed to spawn() is larger than half the fiber stack");
   new (f) fiber_control();
   f->rt = rt;
   f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);

@@ -77,8 +77,9 @@ struct guard_budget {
       if (mprotect_left.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) return true;
     if (!warned.exchange(true, std::memory_order_relaxed))
       message()
-          .text("jiffy: note: no MADV_GUARD_INSTALL (Linux < 6.13) and the guard-page budget (vm.max_map_count/4) "
-                "is spent; further fiber stacks use a canary check instead of a guard page")
+          .text(
+              "jiffy: note: no MADV_GUARD_INSTALL (Linux < 6.13) and the guard-page budget (vm.max_map_count/4) "
+              "is spent; further fiber stacks use a canary check instead of a guard page")
           .write_line();
     return false;
   }

@@ -64,20 +64,15 @@ namespace jiffy::detail {
   post_action act = w->pending;
   w->pending = post_action{};
   switch (act.kind) {
-    case post_action::none:
-      break;
+    case post_action::none: break;
     case post_action::requeue:
       if (prev->must_stay_home())
         home_push(w, prev);
       else
         ring_push(w, prev);
       break;
-    case post_action::retire:
-      fiber_retire(prev);
-      break;
-    case post_action::call:
-      act.fn(act.arg);
-      break;
+    case post_action::retire: fiber_retire(prev); break;
+    case post_action::call: act.fn(act.arg); break;
   }
 }
 

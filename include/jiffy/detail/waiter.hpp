@@ -47,7 +47,6 @@ struct waiter {
 
 enum : std::uint32_t { wait_pending = 0, wait_notified = 1, wait_timed_out = 2, wait_delivered = 3 };
 
-
 // Claims `wt` for a notifier; false if it was claimed already (by another
 // notifier or by its deadline). Call under the lock of the list `wt` was on.
 [[nodiscard]] inline bool claim_waiter(waiter* wt) noexcept {
@@ -56,6 +55,5 @@ enum : std::uint32_t { wait_pending = 0, wait_notified = 1, wait_timed_out = 2, 
   // deadline loses.
   return wt->state.compare_exchange_strong(expected, wait_notified, std::memory_order_acq_rel);
 }
-
 
 }  // namespace jiffy::detail

@@ -145,8 +145,8 @@ class JIFFY_CAPABILITY("spinlock") basic_mcs_spinlock {
     // changed, even only a pending bit that a passing waiter set and is about
     // to take back, set the locked byte instead and hand over to our
     // successor: a retried CAS would wipe out that waiter's bit.
-    bool done = v == tail &&
-                word_.compare_exchange_strong(v, locked_bit, std::memory_order_acquire, std::memory_order_relaxed);
+    bool done =
+        v == tail && word_.compare_exchange_strong(v, locked_bit, std::memory_order_acquire, std::memory_order_relaxed);
     if (!done) {
       word_.fetch_or(locked_bit, std::memory_order_acquire);
       mcs_node* next;

@@ -82,8 +82,9 @@ void for_each_executable_function(Fn&& fn) noexcept {
   int fd = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   struct stat st {};
-  void* map = ::fstat(fd, &st) == 0 ? ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0)
-                                    : MAP_FAILED;
+  void* map = ::fstat(fd, &st) == 0
+                  ? ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0)
+                  : MAP_FAILED;
   ::close(fd);
   if (map == MAP_FAILED) return;
   const auto* base = static_cast<const unsigned char*>(map);

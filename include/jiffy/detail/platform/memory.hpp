@@ -31,8 +31,8 @@ inline std::size_t page_size() noexcept {
 
 // Reserves `bytes` of read-write stack memory; nullptr if the kernel refuses.
 inline void* reserve_stack_memory(std::size_t bytes) noexcept {
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                   -1, 0);
+  void* p =
+      ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
 

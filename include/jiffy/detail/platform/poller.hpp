@@ -106,8 +106,9 @@ struct os_poller {
       }
       have_pwait2.store(0, std::memory_order_relaxed);
     }
-    int ms = deadline == no_deadline_ns ? -1
-                                        : static_cast<int>(left > 2000000000000 ? 2000000000 : (left + 999999) / 1000000);
+    int ms = deadline == no_deadline_ns
+                 ? -1
+                 : static_cast<int>(left > 2000000000000 ? 2000000000 : (left + 999999) / 1000000);
     return ::epoll_wait(epfd, events, max, ms);
   }
 };

@@ -37,12 +37,12 @@ using signal_handler_fn = void (*)(int, signal_info*, void*);
 // fault caused by a full stack). `restart`: interrupted restartable system
 // calls resume (SA_RESTART). The handler may nest (SA_NODEFER) only when
 // asked.
-inline void install_signal_handler(int sig, signal_handler_fn handler, signal_action* previous,
-                                   bool on_alternate_stack, bool restart, bool nodefer) noexcept {
+inline void install_signal_handler(int sig, signal_handler_fn handler, signal_action* previous, bool on_alternate_stack,
+                                   bool restart, bool nodefer) noexcept {
   signal_action sa{};
   sa.sa_sigaction = handler;
-  sa.sa_flags = SA_SIGINFO | (on_alternate_stack ? SA_ONSTACK : 0) | (restart ? SA_RESTART : 0) |
-                (nodefer ? SA_NODEFER : 0);
+  sa.sa_flags =
+      SA_SIGINFO | (on_alternate_stack ? SA_ONSTACK : 0) | (restart ? SA_RESTART : 0) | (nodefer ? SA_NODEFER : 0);
   sigemptyset(&sa.sa_mask);
   sigaction(sig, &sa, previous);
 }

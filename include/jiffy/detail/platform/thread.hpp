@@ -26,9 +26,9 @@ namespace jiffy::detail {
 
 // One thread, as another thread can observe it.
 struct os_thread_view {
-  pid_t tid = 0;            // the kernel's thread id (signals are aimed at it)
-  clockid_t cpu_clock{};    // its CPU-time clock
-  int stat_fd = -1;         // /proc/thread-self/stat, opened by the thread itself
+  pid_t tid = 0;          // the kernel's thread id (signals are aimed at it)
+  clockid_t cpu_clock{};  // its CPU-time clock
+  int stat_fd = -1;       // /proc/thread-self/stat, opened by the thread itself
 
   // Called on the thread being described.
   void describe_current_thread() noexcept {

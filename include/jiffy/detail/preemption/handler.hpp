@@ -112,11 +112,15 @@ inline void preempt_signal_handler(int sig, signal_info* info, void* ucv) noexce
 inline void install_preempt_handler(int sig) {
   if (!valid_signal_number(sig)) {
     message m;
-    fatal(m.text("jiffy: runtime_options::preempt_signal is not a valid signal number (got ").number(static_cast<unsigned>(sig)).text(")"));
+    fatal(m.text("jiffy: runtime_options::preempt_signal is not a valid signal number (got ")
+              .number(static_cast<unsigned>(sig))
+              .text(")"));
   }
   if (is_fault_or_unblockable_signal(sig)) {
     message m;
-    fatal(m.text("jiffy: runtime_options::preempt_signal cannot be SIGKILL, SIGSTOP or a fault signal (got ").number(static_cast<unsigned>(sig)).text(")"));
+    fatal(m.text("jiffy: runtime_options::preempt_signal cannot be SIGKILL, SIGSTOP or a fault signal (got ")
+              .number(static_cast<unsigned>(sig))
+              .text(")"));
   }
   preempt_signals& ps = preempt_signals::get();
   std::lock_guard<std::mutex> lk(ps.mu);

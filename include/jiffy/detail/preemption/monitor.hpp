@@ -91,9 +91,11 @@ inline void report_if_stuck(worker* w, std::int64_t now) noexcept {
   m.stuck_reported = true;
   message msg;
   msg.text("jiffy: worker ").number(w->index);
-  msg.text(" has been blocked for over a second while a fiber it preempted waits to resume on it: likely a deadlock on");
+  msg.text(
+      " has been blocked for over a second while a fiber it preempted waits to resume on it: likely a deadlock on");
   msg.write_line();
-  msg.text("jiffy:   a lock that fiber holds unknown to jiffy (a function-local static's initialiser, std::call_once, a");
+  msg.text(
+      "jiffy:   a lock that fiber holds unknown to jiffy (a function-local static's initialiser, std::call_once, a");
   msg.write_line();
   msg.text("jiffy:   std::mutex) — guard that code with preempt_guard or forbid its range (README: Async-safe points)");
   msg.write_line();

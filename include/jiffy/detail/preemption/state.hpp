@@ -26,7 +26,7 @@ struct monitor_view {
   bool queued = false;  // shared work was waiting at the last look (monitor_main: stranded)
   std::uint64_t slice = 0;
   std::int64_t since = 0, signalled_at = 0, cpu_at_look = 0, look = 0;
-  std::int64_t slice_cpu = 0;  // the thread's CPU time when the slice was first seen
+  std::int64_t slice_cpu = 0;                    // the thread's CPU time when the slice was first seen
   std::int64_t stuck_cpu = -1, stuck_since = 0;  // deadlock watch (report_if_stuck)
   bool stuck_reported = false;
 };
@@ -35,8 +35,8 @@ struct monitor_view {
 struct monitor_state {
   std::thread thread;
   std::atomic<bool> stop{false};
-  std::atomic<bool> idle{false};          // asleep on `word` until a worker runs a fiber
-  std::atomic<std::uint32_t> word{0};     // its futex word
+  std::atomic<bool> idle{false};       // asleep on `word` until a worker runs a fiber
+  std::atomic<std::uint32_t> word{0};  // its futex word
   std::atomic<std::uint64_t> signals_sent{0};
 };
 
