@@ -3,6 +3,7 @@
 
 #include <jiffy/jiffy.hpp>
 
+#include <csignal>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -26,6 +27,21 @@ TEST_CASE("a fiber stack overflow prints the fiber's id and aborts") {
   });
 #if JIFFY_ASAN
   // ASan reports the overflow itself (its SEGV handler runs first).
+  CHECK(!r.exited);
+#else
+  CHECK(r.signal == SIGABRT);
+  CHECK(r.err.find("jiffy: fiber stack overflow (fiber ") != std::string::npos);
+#endif
+}
+
+TEST_CASE("a runtime started after SIGSEGV was reset to the default still reports a fiber's overflow") {
+  auto r = test::run_in_child([] {
+    { jiffy::runtime first({.workers = 1}); }  // installs the overflow handler
+    std::signal(SIGSEGV, SIG_DFL);             // the program (or a forked child's harness) resets it
+    jiffy::runtime rt({.workers = 1, .stack_size = 64 * 1024});
+    rt.block_on([] { recurse(0); });
+  });
+#if JIFFY_ASAN
   CHECK(!r.exited);
 #else
   CHECK(r.signal == SIGABRT);

@@ -9,7 +9,11 @@
 //    (chain_signal, shared with the preemption handler), or, if that was the
 //    default, re-faults with the default disposition and kills the process
 //    as it would have without jiffy.
-//  * Installed once per process, by the first runtime; everything the
+//  * Installed by the first runtime, and again by any later runtime that
+//    finds SIGSEGV back at its default disposition (the program reset it, or
+//    this is a forked child whose parent's test harness did): a later
+//    runtime's overflows are reported too. A handler the program installed
+//    on top of ours is left in front; it may chain to ours. Everything the
 //    handler calls is async-signal-safe.
 #pragma once
 
@@ -24,8 +28,9 @@
 namespace jiffy::detail {
 
 struct overflow_state {
-  signal_action previous{};
-  std::once_flag installed;
+  std::mutex mu;             // serialises installation
+  bool installed = false;    // by this process, at least once
+  signal_action previous{};  // what was there before ours: chained to
 };
 inline overflow_state& overflow() noexcept {
   static overflow_state s;
@@ -48,10 +53,15 @@ inline void overflow_handler(int sig, signal_info* info, void* uc) noexcept {
 }
 
 inline void install_overflow_handler() {
-  std::call_once(overflow().installed, [] {
-    install_signal_handler(SIGSEGV, &overflow_handler, &overflow().previous, /*on_alternate_stack=*/true,
-                           /*restart=*/false, /*nodefer=*/true);
-  });
+  overflow_state& s = overflow();
+  std::lock_guard<std::mutex> lk(s.mu);
+  if (s.installed && !signal_has_default_disposition(SIGSEGV)) return;
+  // Reinstalling over the default: `previous` becomes that default, and our
+  // handler cannot be running (nothing routes SIGSEGV to it), so rewriting
+  // `previous` races with no reader.
+  install_signal_handler(SIGSEGV, &overflow_handler, &s.previous, /*on_alternate_stack=*/true,
+                         /*restart=*/false, /*nodefer=*/true);
+  s.installed = true;
 }
 
 }  // namespace jiffy::detail

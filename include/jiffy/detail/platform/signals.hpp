@@ -55,6 +55,13 @@ inline bool signal_handler_installed(int sig, signal_handler_fn handler) noexcep
   return (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == handler;
 }
 
+// Whether sig's disposition is SIG_DFL (nobody handles it).
+inline bool signal_has_default_disposition(int sig) noexcept {
+  signal_action current{};
+  sigaction(sig, nullptr, &current);
+  return !(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL;
+}
+
 // Hands a signal that is not ours to the handler installed before ours.
 // Returns false when that was SIG_DFL or SIG_IGN (nothing to call): the
 // caller decides what the default means for its signal.
