@@ -6,6 +6,7 @@
 #include <jiffy/jiffy.hpp>
 
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -198,6 +199,18 @@ TEST_CASE("spinlock misuse is reported") {
     CHECK(r.signal == SIGABRT);
     CHECK(mentions(r, "scheduling while atomic: this_fiber::yield()"));
   }
+  SUBCASE("sleeping while holding a std::mutex") {
+    auto r = test::run_in_child([] {
+      jiffy::runtime rt({.workers = 1});
+      rt.block_on([] {
+        std::mutex m;
+        std::lock_guard<std::mutex> g(m);
+        jiffy::this_fiber::sleep_for(std::chrono::milliseconds(1));
+      });
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "scheduling while atomic: this_fiber::sleep_for/sleep_until() called with preempt_count 1"));
+  }
   SUBCASE("blocking on a jiffy::mutex while holding a spinlock") {
     auto r = test::run_in_child([] {
       jiffy::rw_spinlock l;
@@ -211,28 +224,37 @@ TEST_CASE("spinlock misuse is reported") {
 }
 
 namespace {
-std::atomic<long> slow_init_spins{0};
-int slow_static_value() {
-  // A function-local static with a long initialiser: long enough for a
-  // preemption to land in it even on a slow, loaded machine. (Once one does,
-  // the initialiser never finishes; its length costs nothing then.)
-  static const int value = [] {
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (std::chrono::steady_clock::now() < until) slow_init_spins.fetch_add(1, std::memory_order_relaxed);
-    return 42;
-  }();
-  return value;
+// The misuse jiffy cannot make safe: a fiber blocks its worker's *thread* on
+// a std::condition_variable, waiting for a fiber queued on the same worker
+// (one worker: nobody else can run it). Returns after spawning; the caller
+// joins, which never ends.
+void block_worker_on_std_condition_variable(jiffy::runtime& rt) {
+  static std::mutex m;
+  static std::condition_variable cv;
+  static bool ready = false;
+  auto waiter = rt.spawn([] {
+    std::unique_lock<std::mutex> lk(m);
+    cv.wait(lk, [] { return ready; });
+  });
+  auto notifier = rt.spawn([] {
+    {
+      std::lock_guard<std::mutex> g(m);
+      ready = true;
+    }
+    cv.notify_one();
+  });
+  waiter.join();
+  notifier.join();
 }
 }  // namespace
 
-TEST_CASE("a deadlock on a lock jiffy cannot see (a static's initialiser) is reported, not silent") {
+TEST_CASE("a worker blocked on a std::condition_variable for a fiber of its own is reported, naming fiber and wait") {
   auto r = test::run_in_child([] {
-    // The child ends itself, since the deadlock below never resolves: as
-    // soon as the report is out, or after 20 s without it (the report needs
-    // a preemption inside the initialiser, then over a second of the worker
-    // blocked; 20 s leave room for a slow, loaded machine, and stay below
-    // run_in_child's 60 s alarm). To see the report it reads its own stderr
-    // through a pipe, passing everything on to the real one.
+    // The child ends itself, since the deadlock never resolves: as soon as
+    // the report is out, or after 20 s without it (the report needs over a
+    // second of the worker blocked; 20 s leave room for a slow, loaded
+    // machine and stay below run_in_child's 60 s alarm). To see the report
+    // it reads its own stderr through a pipe, passing everything on.
     int real_stderr = ::dup(2);
     int p[2];
     if (real_stderr < 0 || ::pipe(p) != 0 || ::dup2(p[1], 2) < 0) std::_Exit(20);
@@ -262,14 +284,24 @@ TEST_CASE("a deadlock on a lock jiffy cannot see (a static's initialiser) is rep
       }
       std::_Exit(0);
     }).detach();
-    jiffy::runtime rt({.workers = 1, .preempt = jiffy::preempt_mode::full, .quantum = std::chrono::milliseconds(1)});
-    // The first fiber is preempted inside the initialiser, holding the
-    // static's guard; the second then blocks the worker's thread on it.
-    auto a = rt.spawn([] { (void)slow_static_value(); });
-    auto b = rt.spawn([] { (void)slow_static_value(); });
-    a.join();
-    b.join();
+    jiffy::runtime rt({.workers = 1, .stop_on_deadlock = false});
+    block_worker_on_std_condition_variable(rt);
   });
   CHECK(r.exited);
+  CHECK(r.err.find("jiffy: worker 0 has been blocked in the kernel (futex") != std::string::npos);
   CHECK(r.err.find("likely a deadlock") != std::string::npos);
+  CHECK(r.err.find("jiffy:   fiber 1 is blocked there") != std::string::npos);  // the waiter, the first fiber
+  INFO(r.err);
+  // The notifier, queued on the worker or (spawned from outside) globally.
+  CHECK((r.err.find("1 queued here") != std::string::npos || r.err.find("1 in the global queue") != std::string::npos));
+}
+
+TEST_CASE("with stop_on_deadlock a worker blocked on a fiber of its own stops the process with the report") {
+  auto r = test::run_in_child([] {
+    jiffy::runtime rt({.workers = 1, .preempt = jiffy::preempt_mode::voluntary, .stop_on_deadlock = true});
+    block_worker_on_std_condition_variable(rt);
+  });
+  CHECK(r.signal == SIGABRT);
+  CHECK(r.err.find("likely a deadlock") != std::string::npos);
+  CHECK(r.err.find("jiffy: stopping (runtime_options::stop_on_deadlock)") != std::string::npos);
 }

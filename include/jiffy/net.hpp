@@ -18,6 +18,7 @@
 #include <jiffy/runtime.hpp>
 
 #include <arpa/inet.h>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <netinet/in.h>
@@ -196,6 +197,13 @@ class tcp_listener : public file {
   };
 
   tcp_listener() noexcept = default;
+  tcp_listener(tcp_listener&& o) noexcept
+      : file(std::move(o)), warned_exhaustion_(o.warned_exhaustion_.load(std::memory_order_relaxed)) {}
+  tcp_listener& operator=(tcp_listener&& o) noexcept {
+    file::operator=(std::move(o));
+    warned_exhaustion_.store(o.warned_exhaustion_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    return *this;
+  }
 
   static io_result<tcp_listener> bind(const ip_endpoint& at, options o) noexcept {
     int fd = ::socket(at.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -224,8 +232,8 @@ class tcp_listener : public file {
       int e = r.error.value();                         // accept's errors are all errno values (generic_category)
       if (e == ECONNABORTED || e == EPROTO) continue;  // the client gave up first: next one
       if (e != EMFILE && e != ENFILE) return {{}, r.error};
-      if (!warned_exhaustion_) {
-        warned_exhaustion_ = true;
+      // relaxed: only the one warning matters, not its order with anything.
+      if (!warned_exhaustion_.exchange(true, std::memory_order_relaxed)) {
         detail::message()
             .text("jiffy: accept: out of file descriptors (")
             .text(e == EMFILE ? "EMFILE" : "ENFILE")
@@ -244,7 +252,7 @@ class tcp_listener : public file {
   io_result<ip_endpoint> local_endpoint() const noexcept { return detail::socket_name(native_handle(), false); }
 
  private:
-  bool warned_exhaustion_ = false;
+  std::atomic<bool> warned_exhaustion_{false};  // several fibers may accept on one listener
 };
 
 }  // namespace jiffy

@@ -6,6 +6,8 @@
 //  * Every field has a default that suits a general-purpose program.
 #pragma once
 
+#include <jiffy/detail/config.hpp>
+
 #include <chrono>
 #include <csignal>
 #include <cstddef>
@@ -27,6 +29,11 @@ struct runtime_options {
   std::chrono::microseconds quantum{1000};  // time slice before need_resched() is set
   std::size_t stack_size = 128 * 1024;      // usable bytes per fiber stack (rounded up to pages, min 16 KiB)
   int preempt_signal = SIGURG;              // the signal `full` preemption uses (see README)
+  // A worker blocked in a futex wait (a lock, condition variable or guard)
+  // for over a second while fibers wait to run on it is reported as a likely
+  // deadlock. true: the process then stops (abort) with that report instead
+  // of hanging. Default: on when debug checks are (JIFFY_DEBUG, or no NDEBUG).
+  bool stop_on_deadlock = detail::debug_checks;
 };
 
 // Counters since the runtime started. Each is summed over workers; a

@@ -20,8 +20,16 @@
 //    thread-pointer-relative address (detail/cpu_local.hpp), and the signal
 //    fences are compiler barriers only, because the preemption signal runs on
 //    the same thread as the code it interrupts.
+//  * Locks jiffy does not own count too: while a fiber holds a std::mutex,
+//    any pthread mutex or rwlock, a static's initialisation guard or is
+//    inside std::call_once, its count is raised as if it held a
+//    jiffy::spinlock (the kernel's rule: a lock holder is not preempted).
+//    That needs the program linked with jiffy's wrappers, which CMake's
+//    jiffy::jiffy target does; foreign_locks_hold_off_preemption() says
+//    whether it was (detail/platform/lock_interposition.hpp).
 #pragma once
 
+#include <jiffy/detail/platform/lock_interposition.hpp>
 #include <jiffy/detail/preempt_count.hpp>
 
 #include <atomic>
@@ -91,6 +99,12 @@ inline void migrate_enable() noexcept {
     if (c->migrate_disable == 0) detail::preempt_underflow("migrate_enable()");
   --c->migrate_disable;
 }
+
+// Whether this program was linked with jiffy's lock wrappers, so that
+// holders of std::mutex, pthread locks, static guards and std::call_once are
+// never preempted (see the rules above). False means a fiber preempted while
+// holding such a lock can hang its worker under `full`.
+[[nodiscard]] inline bool foreign_locks_hold_off_preemption() noexcept { return detail::foreign_locks_wrapped(); }
 
 [[nodiscard]] inline unsigned migrate_disable_count() noexcept { return detail::this_cpu()->migrate_disable; }
 

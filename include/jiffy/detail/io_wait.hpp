@@ -130,7 +130,14 @@ inline std::error_code close_desc(poll_desc* pd) noexcept {
     unsigned users = pd->users;
     pd->lock.unlock();
     if (!users) break;
-    if (this_cpu()->current)
+    // Waiting for them means yielding: a fiber may do so only while
+    // preemptible (a switch would carry a raised count to another fiber's
+    // slice, and let the fiber migrate). Debug builds report the misuse;
+    // otherwise the thread yields instead, which still lets calls on other
+    // workers leave.
+    cpu_local* cpu = this_cpu();
+    if (cpu->current && in_atomic(cpu)) debug_might_sleep("file::close() with calls in progress");
+    if (cpu->current && !in_atomic(cpu))
       yield_fiber();
     else
       yield_thread();

@@ -76,17 +76,23 @@ class poll_desc_pool {
     static poll_desc_pool p;
     return p;
   }
+  // Both run in preemptible code on every open and close: the pool's lock is
+  // a raw_spinlock (it raises the count), so its holder is never preempted
+  // with a waiter blocking the worker behind it. A fresh chunk is allocated
+  // outside the lock.
   [[nodiscard]] poll_desc* take(int fd) {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (!free_) {
-      chunks_.push_back(std::make_unique<poll_desc[]>(chunk));
+    poll_desc* pd = pop_free();
+    while (!pd) {
+      auto fresh = std::make_unique<poll_desc[]>(chunk);
+      mu_.lock();
       for (std::size_t i = 0; i < chunk; ++i) {
-        chunks_.back()[i].next_free = free_;
-        free_ = &chunks_.back()[i];
+        fresh[i].next_free = free_;
+        free_ = &fresh[i];
       }
+      chunks_.push_back(std::move(fresh));
+      mu_.unlock();
+      pd = pop_free();
     }
-    poll_desc* pd = free_;
-    free_ = pd->next_free;
     pd->lock.lock();
     pd->fd = fd;
     pd->poller = nullptr;
@@ -97,15 +103,24 @@ class poll_desc_pool {
     pd->lock.unlock();
     return pd;
   }
-  void give_back(poll_desc* pd) {
-    std::lock_guard<std::mutex> lk(mu_);
+  void give_back(poll_desc* pd) noexcept {
+    mu_.lock();
     pd->next_free = free_;
     free_ = pd;
+    mu_.unlock();
   }
 
  private:
+  poll_desc* pop_free() noexcept {
+    mu_.lock();
+    poll_desc* pd = free_;
+    if (pd) free_ = pd->next_free;
+    mu_.unlock();
+    return pd;
+  }
+
   static constexpr std::size_t chunk = 256;
-  std::mutex mu_;
+  raw_spinlock mu_;  // guards chunks_ and free_
   std::vector<std::unique_ptr<poll_desc[]>> chunks_;
   poll_desc* free_ = nullptr;
 };

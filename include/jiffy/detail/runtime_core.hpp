@@ -65,6 +65,9 @@ struct worker {
   // Fibers preempted by signal and not yet resumed (they can resume only
   // here). Written by this worker's thread, read by the monitor.
   std::atomic<std::uint32_t> preempted_waiting{0};
+  // The running fiber's id (0 in the scheduler loop), for the monitor's
+  // reports. Written by this worker at each switch, read relaxed.
+  std::atomic<std::uint64_t> running_fiber{0};
 
   // Run queues (detail/run_queue.hpp, detail/pick.hpp).
   run_ring<fiber_control> ring;

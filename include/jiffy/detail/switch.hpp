@@ -97,6 +97,7 @@ namespace jiffy::detail {
   std::uint64_t slice = w->slice.load(std::memory_order_relaxed);
   w->slice.store((((slice >> 1) + 1) << 1) | (next ? 1 : 0), std::memory_order_relaxed);
   if (!self) wake_monitor_if_idle(w->rt->monitor);  // leaving the idle loop: the monitor must watch us
+  w->running_fiber.store(next ? next->id : 0, std::memory_order_relaxed);
   w->prev = self;
   w->pending = act;
   cpu->current = next;

@@ -40,7 +40,10 @@ inline void debug_might_sleep(const char* what) noexcept {
     unsigned c = user_preempt_depth(this_cpu()->preempt_count);
     if (c) {
       message m;
-      fatal(m.text("jiffy: BUG: scheduling while atomic: ").text(what).text(" called with preempt_count ").number(c));
+      m.text("jiffy: BUG: scheduling while atomic: ").text(what).text(" called with preempt_count ").number(c);
+      fatal(
+          m.text(" (held: preempt_disable(), a jiffy spinlock, or a lock jiffy does not own: a std::mutex, a pthread "
+                 "lock, a static's initialiser, call_once)"));
     }
   }
 }

@@ -62,10 +62,12 @@ class JIFFY_CAPABILITY("spinlock") basic_mcs_spinlock {
   }
 
   void unlock() noexcept JIFFY_RELEASE() {
-    // release: publishes the critical section to the next holder.
-    std::uint32_t before = word_.fetch_sub(locked_bit, std::memory_order_release);
+    // Checked before the word changes, so that the report finds the lock as
+    // the misuse left it. (Only the holder clears the locked byte.)
     if constexpr (debug_checks)
-      if (!(before & locked_mask)) unlock_not_held("mcs_spinlock");
+      if (!(word_.load(std::memory_order_relaxed) & locked_mask)) unlock_not_held("mcs_spinlock");
+    // release: publishes the critical section to the next holder.
+    word_.fetch_sub(locked_bit, std::memory_order_release);
     Preemption::enable();
   }
 

@@ -67,10 +67,11 @@ class JIFFY_CAPABILITY("spinlock") basic_rw_spinlock {
   }
 
   void unlock() noexcept JIFFY_RELEASE() {
-    // release: readers and writers that follow see this writer's writes.
-    std::uint32_t before = word_.fetch_sub(writer_bit, std::memory_order_release);
+    // Checked before the word changes (only the writer clears its bit).
     if constexpr (debug_checks)
-      if (!(before & writer_bit)) unlock_not_held("rw_spinlock");
+      if (!(word_.load(std::memory_order_relaxed) & writer_bit)) unlock_not_held("rw_spinlock");
+    // release: readers and writers that follow see this writer's writes.
+    word_.fetch_sub(writer_bit, std::memory_order_release);
     Preemption::enable();
   }
 
@@ -94,10 +95,12 @@ class JIFFY_CAPABILITY("spinlock") basic_rw_spinlock {
   }
 
   void unlock_shared() noexcept JIFFY_RELEASE_SHARED() {
-    // release: a writer that follows sees that our reads are done.
-    std::uint32_t before = word_.fetch_sub(1, std::memory_order_release);
+    // Checked before the word changes: with no reader counted, this call's
+    // own reader cannot be among them.
     if constexpr (debug_checks)
-      if ((before & reader_mask) == 0) unlock_not_held("rw_spinlock (shared)");
+      if ((word_.load(std::memory_order_relaxed) & reader_mask) == 0) unlock_not_held("rw_spinlock (shared)");
+    // release: a writer that follows sees that our reads are done.
+    word_.fetch_sub(1, std::memory_order_release);
     Preemption::enable();
   }
 

@@ -13,6 +13,8 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fcntl.h>
 #include <pthread.h>
@@ -64,6 +66,41 @@ inline bool thread_is_running(int stat_fd) noexcept {
     if (*p == ')') close_paren = p;  // the command name may itself contain ')'
   return !close_paren || close_paren[1] != ' ' || close_paren[2] == 'R';
 }
+
+// The system call a thread is blocked in, from /proc/self/task/<tid>/syscall
+// (its first field): the call's number, -1 if the thread is running in user
+// space or the file is unreadable. Not async-signal-safe; the monitor only.
+inline long blocked_syscall(pid_t tid) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(tid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[64];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0 || buf[0] < '0' || buf[0] > '9') return -1;  // "running" or an error
+  buf[n] = 0;
+  return std::strtol(buf, nullptr, 10);
+}
+
+// What a blocked system call means, for a report: futex waits are locks,
+// condition variables, once-guards and thread joins.
+inline const char* blocked_syscall_meaning(long nr) noexcept {
+  switch (nr) {
+    case SYS_futex: return "futex: a lock, condition variable, static guard or call_once";
+#ifdef SYS_poll
+    case SYS_poll: return "poll";
+#endif
+    case SYS_ppoll: return "ppoll";
+    case SYS_epoll_pwait: return "epoll_pwait";
+    case SYS_read: return "read";
+    case SYS_nanosleep: return "nanosleep";
+    case SYS_clock_nanosleep: return "clock_nanosleep";
+    default: return "a system call";
+  }
+}
+
+inline bool is_futex_syscall(long nr) noexcept { return nr == SYS_futex; }
 
 // Gives the CPU to another runnable thread, if any.
 inline void yield_thread() noexcept { ::sched_yield(); }

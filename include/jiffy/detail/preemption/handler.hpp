@@ -7,8 +7,10 @@
 //    it was aimed at) for the slice still running is acted on; anything else
 //    is chained to the previous handler.
 //  * It defers (need_resched stays set, the deferral is counted) unless the
-//    preempt count is 0, the interrupted PC is an async-safe point and the
-//    stack has room for the switch.
+//    preempt count is 0, the interrupted PC is an async-safe point, the
+//    stack has room for the switch and no std::call_once is in progress on
+//    this thread. (Holders of foreign locks have their count raised:
+//    platform/lock_interposition.hpp.)
 //  * Async-signal safety: the handler touches only this thread's cpu_local,
 //    this worker's queues and counters, and the runtime's queues under their
 //    raw spinlocks, all of which runtime code reaches only with the preempt
@@ -22,6 +24,7 @@
 #include <jiffy/detail/cpu_local.hpp>
 #include <jiffy/detail/diag.hpp>
 #include <jiffy/detail/pick.hpp>
+#include <jiffy/detail/platform/lock_interposition.hpp>
 #include <jiffy/detail/platform/signals.hpp>
 #include <jiffy/detail/preempt_count.hpp>
 #include <jiffy/detail/runtime_core.hpp>
@@ -87,7 +90,9 @@ inline void preempt_signal_handler(int sig, signal_info* info, void* ucv) noexce
   char here;
   bool room = reinterpret_cast<std::uintptr_t>(&here) - reinterpret_cast<std::uintptr_t>(self->stack.base) >
               preempt_stack_headroom;
-  if (in_atomic(cpu) || !room || !safe_point_table::get().allows(interrupted_pc(ucv))) {
+  // in_std_call_once: std::call_once's callable sits in a thread-local
+  // until it returns (platform/lock_interposition.hpp).
+  if (in_atomic(cpu) || !room || in_std_call_once() || !safe_point_table::get().allows(interrupted_pc(ucv))) {
     // Deferred: need_resched stays set for the next preemption point.
     worker_counters::bump(w->counters.deferred);
     errno = saved_errno;

@@ -70,14 +70,20 @@ inline void send_preempt_signal(runtime_core* rt, worker* w, std::uint64_t slice
 }
 
 // A worker whose thread has been blocked in the kernel for over a second,
-// using no CPU, while a fiber it preempted by signal waits to resume on it, is
-// very likely deadlocked: the running fiber waits for a lock the preempted one
-// holds without jiffy knowing — a function-local static's initialiser,
-// std::call_once, a std::mutex in the executable. Say so once, rather than
-// hang in silence.
-inline void report_if_stuck(worker* w, std::int64_t now) noexcept {
+// using no CPU, while fibers wait to run on it, is very likely deadlocked:
+// its running fiber waits (on a std::condition_variable, a std::mutex held
+// by a parked fiber, ...) for something only a fiber queued behind it can
+// do. Say so once, naming the fibers and the wait, rather than hang in
+// silence; with runtime_options::stop_on_deadlock, and only for a futex
+// wait (a blocking read or sleep is slow, not stuck), stop the process.
+// (Holders of locks jiffy does not own are never preempted when the program
+// is linked with jiffy's lock wrappers, platform/lock_interposition.hpp, so
+// what remains here is misuse.)
+inline void report_if_stuck(worker* w, runtime_core* rt, std::int64_t now) noexcept {
   monitor_view& m = w->monitor;
-  if (m.stuck_reported || w->preempted_waiting.load(std::memory_order_relaxed) == 0) {
+  std::uint32_t preempted = w->preempted_waiting.load(std::memory_order_relaxed);
+  bool in_fiber = (w->slice.load(std::memory_order_relaxed) & 1) != 0;
+  if (m.stuck_reported || !in_fiber || (preempted == 0 && !work_waiting_for(w, rt, now))) {
     m.stuck_cpu = -1;
     return;
   }
@@ -89,16 +95,26 @@ inline void report_if_stuck(worker* w, std::int64_t now) noexcept {
   }
   if (now - m.stuck_since < 1000000000 || thread_is_running(w->os.stat_fd)) return;
   m.stuck_reported = true;
+  long call = blocked_syscall(w->os.tid);
   message msg;
-  msg.text("jiffy: worker ").number(w->index);
-  msg.text(
-      " has been blocked for over a second while a fiber it preempted waits to resume on it: likely a deadlock on");
+  msg.text("jiffy: worker ").number(w->index).text(" has been blocked in the kernel (");
+  msg.text(blocked_syscall_meaning(call)).text(") for over a second: likely a deadlock");
+  msg.write_line();
+  msg.text("jiffy:   fiber ").number(w->running_fiber.load(std::memory_order_relaxed));
+  msg.text(" is blocked there, holding the worker's thread, while fibers wait to run on this worker (");
+  msg.number(preempted).text(" preempted, ").number(w->home_size.load(std::memory_order_relaxed));
+  msg.text(" pinned or resuming here, ");
+  msg.number(w->ring.size() + (w->runnext.load(std::memory_order_relaxed) ? 1 : 0)).text(" queued here, ");
+  msg.number(rt->global_size.load(std::memory_order_relaxed)).text(" in the global queue)");
   msg.write_line();
   msg.text(
-      "jiffy:   a lock that fiber holds unknown to jiffy (a function-local static's initialiser, std::call_once, a");
+      "jiffy:   a fiber must not block its thread waiting for another fiber (std::condition_variable, std::mutex "
+      "held across a park, a thread join): use jiffy::condition_variable and jiffy::mutex");
   msg.write_line();
-  msg.text("jiffy:   std::mutex) — guard that code with preempt_guard or forbid its range (README: Async-safe points)");
-  msg.write_line();
+  if (rt->options.stop_on_deadlock && is_futex_syscall(call)) {
+    message stop;
+    fatal(stop.text("jiffy: stopping (runtime_options::stop_on_deadlock)"));
+  }
 }
 
 inline void monitor_main(runtime_core* rt) noexcept {
@@ -143,7 +159,7 @@ inline void monitor_main(runtime_core* rt) noexcept {
         if (preempting) m.slice_cpu = m.cpu_at_look = thread_cpu_ns(w->os.cpu_clock), m.look = now;
         continue;
       }
-      if (full) report_if_stuck(w, now);
+      report_if_stuck(w, rt, now);
       if (!preempting || now - m.since < quantum || !work_waiting_for(w, rt, now)) continue;
       // A quantum is CPU time, as the kernel's scheduler counts it: a slice
       // whose worker the OS descheduled, or that slept in a system call, has
