@@ -25,6 +25,13 @@
 //                     signal fence, fence, --, test a thread_local flag. On a
 //                     plain thread and inside a fiber. An iteration is
 //                     kPairsPerIteration pairs so loop overhead stays small.
+//  BM_std_mutex/*     An uncontended std::mutex lock + unlock inside a fiber:
+//                     `wrapped` through jiffy's lock wrappers (the count is
+//                     raised while held: platform/lock_interposition.hpp), as
+//                     every program linked with jiffy::jiffy does; `direct`
+//                     the same pthread mutex through the real functions, what
+//                     the pair cost before the wrappers. An iteration is
+//                     kPairsPerIteration pairs.
 //  BM_mutex_pingpong/* One hand-off of a turn between two fibers through a
 //                     mutex + condition variable: A sets turn = B, notifies,
 //                     waits for its turn; B does the mirror image. An
@@ -283,6 +290,48 @@ BENCHMARK(BM_preempt_pair_thread_local_fiber)
     ->Name("BM_preempt_pair/thread_local_in_fiber")
     ->UseRealTime()
     ->MinTime(kMinTime);
+
+// ---------------------------------------------------------------------------
+// An uncontended std::mutex pair, wrapped and direct.
+
+void std_mutex_pairs_wrapped(benchmark::State& state) {
+  std::mutex m;
+  for (auto _ : state) {
+    for (int i = 0; i < kPairsPerIteration; ++i) {
+      m.lock();
+      benchmark::ClobberMemory();
+      m.unlock();
+    }
+  }
+  report_per_op(state, kPairsPerIteration);
+}
+
+void std_mutex_pairs_direct(benchmark::State& state) {
+  if (!jiffy::foreign_locks_hold_off_preemption()) {
+    state.SkipWithError("not linked with jiffy's lock wrappers: nothing to compare");
+    return;
+  }
+  std::mutex m;
+  pthread_mutex_t* h = m.native_handle();
+  for (auto _ : state) {
+    for (int i = 0; i < kPairsPerIteration; ++i) {
+      __real_pthread_mutex_lock(h);
+      benchmark::ClobberMemory();
+      __real_pthread_mutex_unlock(h);
+    }
+  }
+  report_per_op(state, kPairsPerIteration);
+}
+
+void BM_std_mutex_wrapped(benchmark::State& state) {
+  runtime_1w().block_on([&state] { std_mutex_pairs_wrapped(state); });
+}
+BENCHMARK(BM_std_mutex_wrapped)->Name("BM_std_mutex/wrapped_in_fiber")->UseRealTime()->MinTime(kMinTime);
+
+void BM_std_mutex_direct(benchmark::State& state) {
+  runtime_1w().block_on([&state] { std_mutex_pairs_direct(state); });
+}
+BENCHMARK(BM_std_mutex_direct)->Name("BM_std_mutex/direct_in_fiber")->UseRealTime()->MinTime(kMinTime);
 
 // ---------------------------------------------------------------------------
 // Mutex + condition variable ping-pong between two fibers.

@@ -32,6 +32,8 @@ PAIRS = [
     ("preempt_disable+enable pair (in fiber)", "BM_preempt_pair/jiffy_in_fiber",
      "BM_preempt_pair/thread_local_in_fiber", ("<=", 1.5)),
     ("mutex+condvar hand-off (1 worker)", "BM_mutex_pingpong/jiffy", "BM_mutex_pingpong/boost_fiber", None),
+    ("std::mutex lock+unlock in a fiber, wrapped vs direct", "BM_std_mutex/wrapped_in_fiber",
+     "BM_std_mutex/direct_in_fiber", ("<=", 1.2)),
 ]
 
 

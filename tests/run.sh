@@ -21,7 +21,7 @@ all_configs=(release debug tsan asan noexcept aarch64 lint)
 configs=("$@")
 [ ${#configs[@]} -eq 0 ] && configs=("${all_configs[@]}")
 
-packages=(cmake make g++ python3 doctest-dev libbenchmark-dev libboost-fiber-dev libboost-context-dev)
+packages=(cmake make g++ python3 spin doctest-dev libbenchmark-dev libboost-fiber-dev libboost-context-dev)
 for c in "${configs[@]}"; do
   case "$c" in
     tsan|asan) packages+=(clang libclang-rt-14-dev) ;;

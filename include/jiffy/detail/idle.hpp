@@ -30,7 +30,8 @@
 //     that found the poller taken and slept on its futex instead;
 //   * a worker leaving its idle loop / the monitor going to sleep
 //     (detail/preemption/state.hpp).
-// The Promela model of the first pair is in tests/ (idle handshake).
+// The Promela model of the first pair is tests/model/idle_handshake.pml,
+// checked by spin in CI (ctest promela_idle_handshake_no_lost_wakeup).
 //
 // Spinning.  A woken worker is `spinning` until it finds work or sleeps
 // again; while one spins, nobody wakes another (it will find the work, and
