@@ -202,6 +202,16 @@ TEST_CASE_TEMPLATE_DEFINE("a std::shared_mutex in both modes under full preempti
 }
 TEST_CASE_TEMPLATE_APPLY(shared_case, std::tuple<test::on_workers<1>, test::on_workers<2>, test::on_workers<4>>);
 
+TEST_CASE_TEMPLATE_DEFINE(
+    "a std::shared_timed_mutex taken with try_lock_for in both modes under full preemption keeps writers alone", W,
+    shared_timed_case) {
+  std::shared_timed_mutex m;
+  check_readers_writers<W>(
+      "std::shared_timed_mutex", [&] { REQUIRE(m.try_lock_for(10s)); }, [&] { m.unlock(); },
+      [&] { REQUIRE(m.try_lock_shared_for(10s)); }, [&] { m.unlock_shared(); });
+}
+TEST_CASE_TEMPLATE_APPLY(shared_timed_case, std::tuple<test::on_workers<1>, test::on_workers<2>>);
+
 TEST_CASE_TEMPLATE_DEFINE("raw pthread rwlocks under full preemption never hang and keep writers alone", W,
                           pthread_rwlock_case) {
   pthread_rwlock_t l = PTHREAD_RWLOCK_INITIALIZER;

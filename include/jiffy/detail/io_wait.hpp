@@ -142,7 +142,10 @@ inline std::error_code close_desc(poll_desc* pd) noexcept {
     else
       yield_thread();
   }
-  if (pd->poller) pd->poller->os.unregister_descriptor(pd->fd);
+  pd->lock.lock();
+  netpoller* poller = pd->poller;  // null if its runtime has stopped (forget_poller)
+  pd->lock.unlock();
+  if (poller) poller->os.unregister_descriptor(pd->fd);
   int err = close_descriptor(pd->fd);
   std::error_code ec = err == 0 ? std::error_code{} : std::error_code{err, std::generic_category()};
   poll_desc_pool::get().give_back(pd);

@@ -103,6 +103,20 @@ class poll_desc_pool {
     pd->lock.unlock();
     return pd;
   }
+  // A runtime stopping: descriptors still open (a jiffy::file that outlives
+  // its runtime) forget its poller, whose epoll set is gone with it, so that
+  // their close() later does not reach into the freed runtime.
+  void forget_poller(const netpoller* p) noexcept {
+    mu_.lock();
+    for (auto& c : chunks_)
+      for (std::size_t i = 0; i < chunk; ++i) {
+        poll_desc& pd = c[i];
+        pd.lock.lock();
+        if (pd.poller == p) pd.poller = nullptr;
+        pd.lock.unlock();
+      }
+    mu_.unlock();
+  }
   void give_back(poll_desc* pd) noexcept {
     mu_.lock();
     pd->next_free = free_;
@@ -136,7 +150,10 @@ struct netpoller {
   void open() noexcept {
     if (!os.open()) fatal("cannot create the runtime's epoll instance or eventfd");
   }
-  void close() noexcept { os.close(); }
+  void close() noexcept {
+    poll_desc_pool::get().forget_poller(this);
+    os.close();
+  }
   // Ends a blocking poll in progress (the owner then looks for work).
   void interrupt() const noexcept { os.interrupt(); }
 

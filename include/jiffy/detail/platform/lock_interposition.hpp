@@ -59,6 +59,7 @@
 //    so a program linked without the flags needs none of them.
 #pragma once
 
+#include <jiffy/detail/config.hpp>
 #include <jiffy/detail/preempt_count.hpp>
 
 #include <cerrno>
@@ -127,6 +128,24 @@ inline int foreign_lock_result(int rc) noexcept {
   return rc;
 }
 
+// ThreadSanitizer (LLVM 14) intercepts the timed lock functions but not
+// their clock_ variants, which std::timed_mutex, shared_timed_mutex and
+// their try_lock_for/until use: a lock taken through one is invisible to it,
+// and the unlock is then reported as "unlock of an unlocked mutex". Under
+// TSan the wrappers take such a lock through the intercepted timed variant
+// instead, with the deadline moved to CLOCK_REALTIME (a clock step during
+// the wait shifts it; only in TSan builds).
+inline timespec realtime_deadline(clockid_t clock, const timespec* t) noexcept {
+  if (clock == CLOCK_REALTIME) return *t;
+  timespec now_c{}, now_r{};
+  clock_gettime(clock, &now_c);
+  clock_gettime(CLOCK_REALTIME, &now_r);
+  long long ns = (static_cast<long long>(t->tv_sec) - now_c.tv_sec) * 1000000000LL + (t->tv_nsec - now_c.tv_nsec) +
+                 static_cast<long long>(now_r.tv_sec) * 1000000000LL + now_r.tv_nsec;
+  if (ns < 0) ns = 0;
+  return timespec{static_cast<time_t>(ns / 1000000000LL), static_cast<long>(ns % 1000000000LL)};
+}
+
 // Whether std::call_once is between storing its callable in libstdc++'s
 // thread-local and clearing it: no other fiber may run on this thread then.
 inline bool in_std_call_once() noexcept {
@@ -158,7 +177,12 @@ JIFFY_WRAPPER_ int __wrap_pthread_mutex_timedlock(pthread_mutex_t* m, const time
 }
 JIFFY_WRAPPER_ int __wrap_pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t c, const timespec* t) {
   jiffy::detail::foreign_lock_enter();
+#if JIFFY_TSAN
+  timespec rt = jiffy::detail::realtime_deadline(c, t);
+  return jiffy::detail::foreign_lock_result(__real_pthread_mutex_timedlock(m, &rt));
+#else
   return jiffy::detail::foreign_lock_result(__real_pthread_mutex_clocklock(m, c, t));
+#endif
 }
 JIFFY_WRAPPER_ int __wrap_pthread_mutex_unlock(pthread_mutex_t* m) {
   int rc = __real_pthread_mutex_unlock(m);
@@ -179,7 +203,12 @@ JIFFY_WRAPPER_ int __wrap_pthread_rwlock_timedrdlock(pthread_rwlock_t* l, const 
 }
 JIFFY_WRAPPER_ int __wrap_pthread_rwlock_clockrdlock(pthread_rwlock_t* l, clockid_t c, const timespec* t) {
   jiffy::detail::foreign_lock_enter();
+#if JIFFY_TSAN
+  timespec rt = jiffy::detail::realtime_deadline(c, t);
+  return jiffy::detail::foreign_lock_result(__real_pthread_rwlock_timedrdlock(l, &rt));
+#else
   return jiffy::detail::foreign_lock_result(__real_pthread_rwlock_clockrdlock(l, c, t));
+#endif
 }
 JIFFY_WRAPPER_ int __wrap_pthread_rwlock_wrlock(pthread_rwlock_t* l) {
   jiffy::detail::foreign_lock_enter();
@@ -195,7 +224,12 @@ JIFFY_WRAPPER_ int __wrap_pthread_rwlock_timedwrlock(pthread_rwlock_t* l, const 
 }
 JIFFY_WRAPPER_ int __wrap_pthread_rwlock_clockwrlock(pthread_rwlock_t* l, clockid_t c, const timespec* t) {
   jiffy::detail::foreign_lock_enter();
+#if JIFFY_TSAN
+  timespec rt = jiffy::detail::realtime_deadline(c, t);
+  return jiffy::detail::foreign_lock_result(__real_pthread_rwlock_timedwrlock(l, &rt));
+#else
   return jiffy::detail::foreign_lock_result(__real_pthread_rwlock_clockwrlock(l, c, t));
+#endif
 }
 JIFFY_WRAPPER_ int __wrap_pthread_rwlock_unlock(pthread_rwlock_t* l) {
   int rc = __real_pthread_rwlock_unlock(l);

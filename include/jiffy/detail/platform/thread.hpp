@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fcntl.h>
 #include <pthread.h>
@@ -83,11 +84,13 @@ inline long blocked_syscall(pid_t tid) noexcept {
   return std::strtol(buf, nullptr, 10);
 }
 
+inline constexpr const char* futex_wait_meaning = "futex: a lock, condition variable, static guard or call_once";
+
 // What a blocked system call means, for a report: futex waits are locks,
 // condition variables, once-guards and thread joins.
 inline const char* blocked_syscall_meaning(long nr) noexcept {
   switch (nr) {
-    case SYS_futex: return "futex: a lock, condition variable, static guard or call_once";
+    case SYS_futex: return futex_wait_meaning;
 #ifdef SYS_poll
     case SYS_poll: return "poll";
 #endif
@@ -100,7 +103,21 @@ inline const char* blocked_syscall_meaning(long nr) noexcept {
   }
 }
 
-inline bool is_futex_syscall(long nr) noexcept { return nr == SYS_futex; }
+// Whether a blocked thread waits in a futex: its system call's number, or
+// else its wait channel (/proc/self/task/<tid>/wchan, the kernel function it
+// sleeps in), which also answers under qemu-user, where the syscall file
+// shows the host's numbers. Not async-signal-safe; the monitor only.
+inline bool blocked_in_futex(pid_t tid, long syscall_nr) noexcept {
+  if (syscall_nr == SYS_futex) return true;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/wchan", static_cast<int>(tid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[64];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  return n >= 5 && std::strncmp(buf, "futex", 5) == 0;
+}
 
 // Gives the CPU to another runnable thread, if any.
 inline void yield_thread() noexcept { ::sched_yield(); }

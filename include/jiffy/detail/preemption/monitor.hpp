@@ -96,9 +96,10 @@ inline void report_if_stuck(worker* w, runtime_core* rt, std::int64_t now) noexc
   if (now - m.stuck_since < 1000000000 || thread_is_running(w->os.stat_fd)) return;
   m.stuck_reported = true;
   long call = blocked_syscall(w->os.tid);
+  bool futex = blocked_in_futex(w->os.tid, call);
   message msg;
   msg.text("jiffy: worker ").number(w->index).text(" has been blocked in the kernel (");
-  msg.text(blocked_syscall_meaning(call)).text(") for over a second: likely a deadlock");
+  msg.text(futex ? futex_wait_meaning : blocked_syscall_meaning(call)).text(") for over a second: likely a deadlock");
   msg.write_line();
   msg.text("jiffy:   fiber ").number(w->running_fiber.load(std::memory_order_relaxed));
   msg.text(" is blocked there, holding the worker's thread, while fibers wait to run on this worker (");
@@ -111,7 +112,7 @@ inline void report_if_stuck(worker* w, runtime_core* rt, std::int64_t now) noexc
       "jiffy:   a fiber must not block its thread waiting for another fiber (std::condition_variable, std::mutex "
       "held across a park, a thread join): use jiffy::condition_variable and jiffy::mutex");
   msg.write_line();
-  if (rt->options.stop_on_deadlock && is_futex_syscall(call)) {
+  if (rt->options.stop_on_deadlock && futex) {
     message stop;
     fatal(stop.text("jiffy: stopping (runtime_options::stop_on_deadlock)"));
   }
