@@ -197,11 +197,15 @@ class tcp_listener : public file {
   };
 
   tcp_listener() noexcept = default;
-  tcp_listener(tcp_listener&& o) noexcept
-      : file(std::move(o)), warned_exhaustion_(o.warned_exhaustion_.load(std::memory_order_relaxed)) {}
-  tcp_listener& operator=(tcp_listener&& o) noexcept {
+  // Moves, as file does (the flag is atomic, hence written out; it is read
+  // before the base moves).
+  tcp_listener(tcp_listener&& o) noexcept : warned_exhaustion_(o.warned_exhaustion_.load(std::memory_order_relaxed)) {
     file::operator=(std::move(o));
-    warned_exhaustion_.store(o.warned_exhaustion_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
+  tcp_listener& operator=(tcp_listener&& o) noexcept {
+    bool warned = o.warned_exhaustion_.load(std::memory_order_relaxed);
+    file::operator=(std::move(o));
+    warned_exhaustion_.store(warned, std::memory_order_relaxed);
     return *this;
   }
 

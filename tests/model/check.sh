@@ -24,7 +24,7 @@ run() {
     echo "FAIL $model $flags: search depth too small"; return 1
   fi
   if [ "$expect" = clean ] && [ "$errors" = 0 ]; then
-    echo "ok   $model ${flags:-(as written)}: no lost wake-up ($(echo "$out" | grep -o '[0-9]* states, stored'))"
+    echo "ok   $model ${flags:-(as written)}: holds ($(echo "$out" | grep -o '[0-9]* states, stored'))"
   elif [ "$expect" = violation ] && [ "${errors:-0}" != 0 ]; then
     echo "ok   $model $flags: the seeded bug is caught"
   else
@@ -39,4 +39,6 @@ run idle_handshake.pml "" clean || status=1
 run idle_handshake.pml "-DBUG_NO_SPINNER_HANDOFF" clean || status=1
 run idle_handshake.pml "-DBUG_NO_LAST_LOOK" violation || status=1
 run idle_handshake.pml "-DBUG_LOOK_BEFORE_LISTING" violation || status=1
+run poller_handover.pml "" clean || status=1
+run poller_handover.pml "-DBUG_NO_WAKE_AFTER_LOOK" violation || status=1
 exit $status

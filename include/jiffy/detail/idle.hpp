@@ -30,8 +30,9 @@
 //     that found the poller taken and slept on its futex instead;
 //   * a worker leaving its idle loop / the monitor going to sleep
 //     (detail/preemption/state.hpp).
-// The Promela model of the first pair is tests/model/idle_handshake.pml,
-// checked by spin in CI (ctest promela_idle_handshake_no_lost_wakeup).
+// Promela models of the first pair (tests/model/idle_handshake.pml) and of
+// the poller hand-over (poller_handover.pml) are checked by spin in CI
+// (ctest promela_idle_and_poller_handshakes_lose_no_wakeup).
 //
 // Spinning.  A woken worker is `spinning` until it finds work or sleeps
 // again; while one spins, nobody wakes another (it will find the work, and
