@@ -36,11 +36,7 @@
 
 namespace jiffy {
 
-inline void preempt_disable() noexcept {
-  detail::cpu_local* c = detail::this_cpu();
-  ++c->preempt_count;
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // the protected code stays after the increment
-}
+inline void preempt_disable() noexcept { detail::raise_user_preempt(detail::this_cpu()); }
 
 inline void preempt_enable_no_resched() noexcept {
   detail::cpu_local* c = detail::this_cpu();
@@ -52,12 +48,9 @@ inline void preempt_enable_no_resched() noexcept {
 
 inline void preempt_enable() noexcept {
   detail::cpu_local* c = detail::this_cpu();
-  std::atomic_signal_fence(std::memory_order_seq_cst);
   if constexpr (detail::debug_checks)
     if (detail::user_preempt_depth(c->preempt_count) == 0) detail::preempt_underflow("preempt_enable()");
-  // relaxed: need_resched is a hint from the timer; the switch itself
-  // synchronises through the run queues.
-  if (--c->preempt_count == 0 && c->need_resched.load(std::memory_order_relaxed)) detail::preempt_schedule();
+  if (detail::drop_user_preempt(c)) detail::preempt_schedule();
 }
 
 inline void preempt_check_resched() noexcept {

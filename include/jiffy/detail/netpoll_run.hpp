@@ -24,6 +24,19 @@
 
 namespace jiffy::detail {
 
+// One direction of a ready descriptor, under its lock: the waiter parked
+// for it (if it can be claimed) joins `ready`; else the edge is remembered
+// for the next call.
+inline void hand_readiness(waiter*& slot, bool& edge_seen, waiter*& ready) noexcept {
+  if (slot && claim_waiter(slot)) {
+    slot->wnext = ready;
+    ready = slot;
+    slot = nullptr;
+  } else {
+    edge_seen = true;
+  }
+}
+
 // One poll: waits until `deadline` (now_ns() base; 0 = do not wait,
 // no_deadline_ns = until an event), then wakes the fibers and threads whose
 // descriptors became ready. Runs inside the runtime section.
@@ -43,24 +56,8 @@ inline int netpoll_poll(runtime_core* rt, std::int64_t deadline) noexcept {
     bool in = events[i].readable;
     bool out = events[i].writable;
     pd->lock.lock();
-    if (in) {
-      if (pd->reader && claim_waiter(pd->reader)) {
-        pd->reader->wnext = ready;
-        ready = pd->reader;
-        pd->reader = nullptr;
-      } else {
-        pd->readable = true;
-      }
-    }
-    if (out) {
-      if (pd->writer && claim_waiter(pd->writer)) {
-        pd->writer->wnext = ready;
-        ready = pd->writer;
-        pd->writer = nullptr;
-      } else {
-        pd->writable = true;
-      }
-    }
+    if (in) hand_readiness(pd->reader, pd->readable, ready);
+    if (out) hand_readiness(pd->writer, pd->writable, ready);
     pd->lock.unlock();
   }
   while (ready) {

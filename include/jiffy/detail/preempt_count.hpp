@@ -49,6 +49,22 @@ inline unsigned detach_user_preempt(cpu_local* c) noexcept {
 // Gives the thread the arriving fiber's user field.
 inline void attach_user_preempt(cpu_local* c, unsigned user) noexcept { c->preempt_count |= user; }
 
+// The user field's raise and drop, shared by preempt_disable()/enable()
+// (preempt.hpp) and the foreign-lock wrappers (platform/lock_interposition):
+// the protected code stays between the two signal fences.
+inline void raise_user_preempt(cpu_local* c) noexcept {
+  ++c->preempt_count;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+// Returns whether the count reached 0 with a reschedule pending (the caller
+// then calls preempt_schedule(), or leaves it for the next preemption point).
+inline bool drop_user_preempt(cpu_local* c) noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  // relaxed: need_resched is a hint from the timer; the switch itself
+  // synchronises through the run queues.
+  return --c->preempt_count == 0 && c->need_resched.load(std::memory_order_relaxed);
+}
+
 // Brackets the runtime's own code: while raised, neither the preemption
 // signal nor a nested preemption point switches this thread.
 inline void runtime_enter(cpu_local* c) noexcept {

@@ -98,27 +98,19 @@ inline bool foreign_locks_wrapped() noexcept { return &__real_pthread_mutex_lock
 // Entering a foreign lock: the count goes up before the attempt, so that a
 // holder is never preemptible for even an instruction (a waiter blocked in
 // the kernel with the count raised is never signalled anyway).
-inline void foreign_lock_enter() noexcept {
-  cpu_local* c = this_cpu();
-  ++c->preempt_count;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-}
+inline void foreign_lock_enter() noexcept { raise_user_preempt(this_cpu()); }
 // A failed attempt: nothing is held; a preemption deferred meanwhile waits
-// for the next preemption point (the caller may be about to retry).
+// for the next preemption point (the caller may be about to retry). A drop
+// with no raise to match (the lock was taken by code linked without the
+// flags, say in a shared library) leaves the count alone, here and below.
 inline void foreign_lock_leave_no_resched() noexcept {
   cpu_local* c = this_cpu();
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (user_preempt_depth(c->preempt_count) != 0) --c->preempt_count;
+  if (user_preempt_depth(c->preempt_count) != 0) (void)drop_user_preempt(c);
 }
 // Leaving a lock after its release: a deferred preemption happens here.
-// A release with no raise to match (the lock was taken by code linked
-// without the flags, say in a shared library) leaves the count alone.
 inline void foreign_lock_leave() noexcept {
   cpu_local* c = this_cpu();
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (user_preempt_depth(c->preempt_count) == 0) return;
-  // relaxed: as preempt_enable() (preempt.hpp).
-  if (--c->preempt_count == 0 && c->need_resched.load(std::memory_order_relaxed)) preempt_schedule();
+  if (user_preempt_depth(c->preempt_count) != 0 && drop_user_preempt(c)) preempt_schedule();
 }
 
 // The result of a lock attempt: held on 0, and on EOWNERDEAD (a robust
