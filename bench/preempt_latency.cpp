@@ -4,6 +4,7 @@
 // Usage: preempt_latency [--mode none|voluntary|full] [--quantum-us N]
 //                        [--seconds S] [--wakeups N] [--hogs N] [--sleep-us N]
 //                        [--hog-work add|clock] [--cond-resched]
+//                        [--policy normal|batch|fifo|rr] [--priority N]
 //                        [--label TEXT] [--csv | --json] [--samples FILE]
 //                        [--diagnose]
 //
@@ -76,12 +77,15 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr const char* kSynopsis =
     "[--mode none|voluntary|full] [--quantum-us N] [--seconds S] [--wakeups N] [--hogs N] [--sleep-us N]\n"
-    "[--hog-work add|clock] [--cond-resched] [--label TEXT] [--csv | --json] [--samples FILE] [--diagnose]";
+    "[--hog-work add|clock] [--cond-resched] [--policy P] [--priority N] [--label TEXT] [--csv | --json] [--samples "
+    "FILE] [--diagnose]";
 
 constexpr const char* kHelp =
     "How late a sleeping fiber wakes up among fibers that never yield, on one worker\n"
     "(see the comment atop bench/preempt_latency.cpp).\n\n"
-    "  --mode M        preemption model: none, voluntary or full (default full)\n"
+    "  --mode M        preemption model: none, voluntary, full or lazy (default full)\n"
+    "  --policy P      the sleeper's scheduling class: normal (default), batch, fifo, rr\n"
+    "  --priority N    its priority, 1-99 for fifo and rr (default 50 for them)\n"
     "  --quantum-us N  the runtime's quantum in us (default 1000)\n"
     "  --hog-work W    add: a counter only (default); clock: also steady_clock::now()\n"
     "  --cond-resched  the hogs call jiffy::cond_resched() every iteration\n"
@@ -93,6 +97,8 @@ struct options : bench::workload_options {
   long quantum_us = 1000;
   bool hog_clock = false;
   bool cond_resched = false;
+  jiffy::sched_policy policy = jiffy::sched_policy::normal;
+  int priority = 0;
   bool diagnose = false;
   std::string samples_file;
 };
@@ -107,6 +113,12 @@ bool parse_own_option(bench::cli::args& args, options& o) {
     o.hog_clock = args.choice({"add", "clock"}) == 1;
   else if (args.is("--cond-resched"))
     o.cond_resched = true;
+  else if (args.is("--policy")) {
+    constexpr jiffy::sched_policy by_index[] = {jiffy::sched_policy::normal, jiffy::sched_policy::batch,
+                                                jiffy::sched_policy::fifo, jiffy::sched_policy::rr};
+    o.policy = by_index[args.choice({"normal", "batch", "fifo", "rr"})];
+  } else if (args.is("--priority"))
+    o.priority = static_cast<int>(args.integer(1, 99));
   else if (args.is("--samples"))
     o.samples_file = args.text();
   else if (args.is("--diagnose"))
@@ -121,8 +133,14 @@ options parse(int argc, char** argv) {
   bench::cli::args args(argc, argv, kSynopsis, std::string(kHelp) + bench::kWorkloadHelp);
   while (args.next())
     if (!parse_own_option(args, o) && !bench::parse_workload_option(args, o)) args.unknown();
+  bool real_time = o.policy == jiffy::sched_policy::fifo || o.policy == jiffy::sched_policy::rr;
+  if (real_time && o.priority == 0) o.priority = 50;
+  if (!real_time && o.priority != 0) args.fail("--priority: only for --policy fifo or rr");
   if (o.label.empty()) {
     o.label = std::string("jiffy ") + bench::mode_name(o.mode) + (o.cond_resched ? "+cond_resched" : "") +
+              (o.policy != jiffy::sched_policy::normal
+                   ? std::string(" ") + (real_time ? (o.policy == jiffy::sched_policy::fifo ? "fifo" : "rr") : "batch")
+                   : std::string()) +
               (o.hog_clock ? " (hogs call now())" : "") + " q=" + std::to_string(o.quantum_us) + "us";
   }
   return o;
@@ -234,7 +252,7 @@ int main(int argc, char** argv) {
   {
     jiffy::runtime rt({.workers = 1, .preempt = o.mode, .quantum = std::chrono::microseconds(o.quantum_us)});
     started = clock_type::now();
-    jiffy::fiber sleeper = rt.spawn([&] {
+    jiffy::fiber sleeper = rt.spawn({.policy = o.policy, .priority = o.priority}, [&] {
       int worker_fd = -1, monitor_fd = -1, monitor_stat_fd = -1;
       if (o.diagnose) {
         pid_t worker_tid = ::gettid();  // a fiber runs on its worker's thread

@@ -16,12 +16,25 @@
 namespace jiffy {
 
 // The kernel's Kconfig preemption models (PREEMPT_NONE, PREEMPT_VOLUNTARY,
-// PREEMPT).
+// PREEMPT, PREEMPT_LAZY). Each may be chosen at run time too
+// (runtime::set_preempt_mode, the kernel's PREEMPT_DYNAMIC).
 enum class preempt_mode {
   none,       // a fiber leaves the CPU only when it yields or blocks
-  voluntary,  // ...or at a preemption point once it has used its quantum
+  voluntary,  // ...or at a preemption point once it has used its quantum or a more urgent fiber woke
   full,       // ...or asynchronously, by signal, at an async-safe point
+  lazy,       // full, except that a fair fiber waking waits for the running fair fiber's quantum
 };
+
+// The mode's name: "none", "voluntary", "full", "lazy".
+constexpr const char* preempt_mode_name(preempt_mode m) noexcept {
+  switch (m) {
+    case preempt_mode::none: return "none";
+    case preempt_mode::voluntary: return "voluntary";
+    case preempt_mode::full: return "full";
+    case preempt_mode::lazy: return "lazy";
+  }
+  return "(not a preempt_mode)";
+}
 
 struct runtime_options {
   unsigned workers = 0;  // 0: one per hardware thread
@@ -34,6 +47,12 @@ struct runtime_options {
   // deadlock. true: the process then stops (abort) with that report instead
   // of hanging. Default: on when debug checks are (JIFFY_DEBUG, or no NDEBUG).
   bool stop_on_deadlock = detail::debug_checks;
+  // Real-time (fifo, rr) fibers may use at most rt_runtime of every rt_period
+  // on a worker (the kernel's sched_rt_runtime_us / sched_rt_period_us), so a
+  // runaway fifo loop cannot starve everything else there. rt_runtime 0:
+  // no throttling.
+  std::chrono::microseconds rt_runtime{950000};
+  std::chrono::microseconds rt_period{1000000};
 };
 
 // Counters since the runtime started. Each is summed over workers; a
@@ -50,6 +69,10 @@ struct runtime_stats {
   std::uint64_t voluntary_reschedules = 0;  // switches at a preemption point because need_resched() was set
   std::uint64_t deferred_preemptions = 0;   // preemption signals that found preempt_count > 0 or an unsafe point
   std::uint64_t signals_sent = 0;           // preemption signals sent to workers
+  std::uint64_t wakeup_preemptions = 0;     // workers asked to switch because a more urgent fiber became runnable
+  std::uint64_t pi_boosts = 0;              // mutex holders raised to a waiter's priority (priority inheritance)
+  std::uint64_t rt_throttled = 0;           // times a worker's real-time fibers used up rt_runtime and were held back
+  std::uint64_t monitor_wakeups = 0;        // times the monitor thread woke (it sleeps until something is due)
 };
 
 }  // namespace jiffy

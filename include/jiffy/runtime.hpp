@@ -21,17 +21,20 @@
 #include <jiffy/detail/block_on.hpp>
 #include <jiffy/detail/lifecycle.hpp>
 #include <jiffy/detail/run_queue.hpp>
+#include <jiffy/detail/sched_setup.hpp>
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/spawn.hpp>
 #include <jiffy/detail/switch.hpp>
 #include <jiffy/detail/wait.hpp>
 #include <jiffy/options.hpp>
 #include <jiffy/preempt.hpp>
+#include <jiffy/sched.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -77,8 +80,6 @@ class [[nodiscard]] fiber {
 
  private:
   friend class runtime;
-  template <class F>
-  friend fiber spawn(F&&);
   explicit fiber(detail::fiber_control* f) noexcept : f_(f) {}
   [[noreturn]] static void misuse(const char* what) noexcept {
     detail::message().text("jiffy: ").text(what).write_line();
@@ -97,22 +98,27 @@ class runtime {
   // Starts f() as a fiber on any worker. Callable from any thread.
   template <class F>
   fiber spawn(F&& f) {
-    return fiber(start(std::forward<F>(f), -1));
+    return fiber(start(fiber_options{}, std::forward<F>(f), -1));
+  }
+
+  // Starts f() with a scheduling class, priority, nice value and name
+  // (jiffy/sched.hpp). Bad values stop the program with a message naming the
+  // field and the value.
+  template <class F>
+  fiber spawn(const fiber_options& o, F&& f) {
+    return fiber(start(o, std::forward<F>(f), -1));
   }
 
   // Starts f() as a fiber that only ever runs on worker `worker_index` (for
   // APIs that must be called from one thread).
   template <class F>
   fiber spawn_pinned(unsigned worker_index, F&& f) {
-    if (worker_index >= workers()) {
-      detail::message m;
-      detail::fatal(m.text("jiffy: runtime::spawn_pinned(): worker ")
-                        .number(worker_index)
-                        .text(" does not exist (the runtime has ")
-                        .number(workers())
-                        .text(")"));
-    }
-    return fiber(start(std::forward<F>(f), static_cast<int>(worker_index)));
+    return spawn_pinned(worker_index, fiber_options{}, std::forward<F>(f));
+  }
+  template <class F>
+  fiber spawn_pinned(unsigned worker_index, const fiber_options& o, F&& f) {
+    detail::check_worker_index(core_, worker_index, "runtime::spawn_pinned()");
+    return fiber(start(o, std::forward<F>(f), static_cast<int>(worker_index)));
   }
 
   // Runs f() as a fiber and waits for it; returns what f returns.
@@ -127,7 +133,18 @@ class runtime {
 
   runtime_stats stats() const noexcept { return detail::collect_stats(core_); }
   unsigned workers() const noexcept { return static_cast<unsigned>(core_->workers.size()); }
-  const runtime_options& options() const noexcept { return core_->options; }
+  // The options the runtime runs with; `preempt` is the mode in force now.
+  runtime_options options() const noexcept {
+    runtime_options o = core_->options;
+    o.preempt = core_->mode.load(std::memory_order_relaxed);
+    return o;
+  }
+  // Changes the preemption model while fibers run (the kernel's
+  // PREEMPT_DYNAMIC): takes effect at each worker's next look by the
+  // monitor. A mode the runtime's options cannot support (a quantum under
+  // 50 us, a stack too small for the signal frame) stops the program with
+  // the same message the constructor would give.
+  void set_preempt_mode(preempt_mode m) { detail::set_preempt_mode(core_, m); }
   // The stack size actually used (rounded up to whole pages).
   std::size_t stack_size() const noexcept { return core_->stacks.stack_size(); }
 
@@ -135,17 +152,28 @@ class runtime {
   template <class F>
   friend fiber spawn(F&&);
   template <class F>
+  friend fiber spawn(const fiber_options&, F&&);
+  template <class F>
   friend fiber spawn_pinned(unsigned, F&&);
+  template <class F>
+  friend fiber spawn_pinned(unsigned, const fiber_options&, F&&);
 
   template <class F>
-  static detail::fiber_control* start_on(detail::runtime_core* rt, F&& f, int pin_to) {
+  static fiber start_on(detail::runtime_core* rt, const fiber_options& o, F&& f, int pin_to, const char* caller) {
+    detail::check_fiber_options(o, caller);
     detail::fiber_control* fc = detail::create_fiber(rt, std::forward<F>(f), pin_to);
+    detail::apply_fiber_options(fc, o);
     detail::make_runnable(fc, detail::ready_reason::spawned);
-    return fc;
+    // A new fiber that outranks its spawner runs at once (the request was
+    // made by make_runnable; a fiber acts on it here).
+    detail::preempt_check_resched_after_wake();
+    return fiber(fc);
   }
   template <class F>
-  detail::fiber_control* start(F&& f, int pin_to) {
-    return start_on(core_, std::forward<F>(f), pin_to);
+  detail::fiber_control* start(const fiber_options& o, F&& f, int pin_to) {
+    fiber h =
+        start_on(core_, o, std::forward<F>(f), pin_to, pin_to < 0 ? "runtime::spawn()" : "runtime::spawn_pinned()");
+    return std::exchange(h.f_, nullptr);
   }
 
   detail::runtime_core* core_;
@@ -154,18 +182,28 @@ class runtime {
 // Inside a fiber: starts f() as a new fiber in the same runtime.
 template <class F>
 fiber spawn(F&& f) {
+  return spawn(fiber_options{}, std::forward<F>(f));
+}
+
+// Inside a fiber: starts f() with a scheduling class (jiffy/sched.hpp).
+template <class F>
+fiber spawn(const fiber_options& o, F&& f) {
   detail::runtime_core* rt = detail::current_runtime_core();
   if (!rt) detail::fatal("jiffy::spawn() called outside a fiber (use runtime::spawn())");
-  return fiber(runtime::start_on(rt, std::forward<F>(f), -1));
+  return runtime::start_on(rt, o, std::forward<F>(f), -1, "jiffy::spawn()");
 }
 
 // Inside a fiber: starts f() pinned to worker `worker_index` of this runtime.
 template <class F>
 fiber spawn_pinned(unsigned worker_index, F&& f) {
+  return spawn_pinned(worker_index, fiber_options{}, std::forward<F>(f));
+}
+template <class F>
+fiber spawn_pinned(unsigned worker_index, const fiber_options& o, F&& f) {
   detail::runtime_core* rt = detail::current_runtime_core();
   if (!rt) detail::fatal("jiffy::spawn_pinned() called outside a fiber (use runtime::spawn_pinned())");
-  if (worker_index >= rt->workers.size()) detail::fatal("jiffy::spawn_pinned(): no such worker");
-  return fiber(runtime::start_on(rt, std::forward<F>(f), static_cast<int>(worker_index)));
+  detail::check_worker_index(rt, worker_index, "jiffy::spawn_pinned()");
+  return runtime::start_on(rt, o, std::forward<F>(f), static_cast<int>(worker_index), "jiffy::spawn_pinned()");
 }
 
 namespace this_fiber {
@@ -196,6 +234,37 @@ inline void yield() noexcept {
   }
   detail::debug_might_sleep("this_fiber::yield()");
   detail::yield_fiber();
+}
+
+// Changes the calling fiber's scheduling class and priority (priority
+// 1-99 for fifo and rr, 0 otherwise). Returns invalid_argument for a bad
+// value and operation_not_permitted outside a fiber, changing nothing. A
+// fiber that lowers itself below waiting work gives way at once.
+[[nodiscard]] inline std::error_code set_scheduler(sched_policy policy, int priority = 0) noexcept {
+  return detail::set_current_sched(policy, priority, detail::keep_nice);
+}
+
+// Changes the calling fiber's nice value (-20..19; normal and batch only,
+// whose CPU share it sets). Same errors as set_scheduler.
+[[nodiscard]] inline std::error_code set_nice(int nice) noexcept {
+  detail::fiber_control* f = detail::this_cpu()->current;
+  if (!f) return std::make_error_code(std::errc::operation_not_permitted);
+  return detail::set_current_sched(f->sched.policy, f->sched.priority, nice);
+}
+
+// The calling fiber's class, priority and nice value (on a plain thread:
+// normal, 0, 0).
+[[nodiscard]] inline sched_policy get_scheduler() noexcept {
+  detail::fiber_control* f = detail::this_cpu()->current;
+  return f ? f->sched.policy : sched_policy::normal;
+}
+[[nodiscard]] inline int get_priority() noexcept {
+  detail::fiber_control* f = detail::this_cpu()->current;
+  return f ? f->sched.priority : 0;
+}
+[[nodiscard]] inline int get_nice() noexcept {
+  detail::fiber_control* f = detail::this_cpu()->current;
+  return f ? f->sched.nice : 0;
 }
 
 template <class Clock, class Dur>

@@ -20,6 +20,7 @@
 //    waited for happened (a predicate wait's bool).
 #pragma once
 
+#include <jiffy/detail/priority_inheritance.hpp>
 #include <jiffy/detail/time.hpp>
 #include <jiffy/detail/wait.hpp>
 #include <jiffy/detail/wake.hpp>
@@ -53,10 +54,20 @@ class JIFFY_CAPABILITY("mutex") mutex {
   [[nodiscard]] bool try_lock() noexcept JIFFY_TRY_ACQUIRE(true) {
     std::uint32_t expected = unlocked;
     // acquire: the critical section sees the previous owner's writes.
-    return state_.compare_exchange_strong(expected, locked, std::memory_order_acquire, std::memory_order_relaxed);
+    if (!state_.compare_exchange_strong(expected, locked, std::memory_order_acquire, std::memory_order_relaxed))
+      return false;
+    set_owner();
+    return true;
   }
 
   void unlock() noexcept JIFFY_RELEASE() {
+    // The holder, for priority inheritance (detail/priority_inheritance.hpp):
+    // read and cleared by its owner; waiters read it under lock_.
+    detail::fiber_control* self = owner_.load(std::memory_order_relaxed);
+    owner_.store(nullptr, std::memory_order_relaxed);
+    // Unboosted before any waiter is woken: the waker's choice of whom to
+    // preempt must see our own rank.
+    (void)detail::pi_unboost(self);
     std::uint32_t expected = locked;
     // release: publishes the critical section to the next owner.
     if (state_.compare_exchange_strong(expected, unlocked, std::memory_order_release, std::memory_order_relaxed))
@@ -70,6 +81,7 @@ class JIFFY_CAPABILITY("mutex") mutex {
     state_.store(unlocked, std::memory_order_release);
     wake_one();
     wakers_.exit();
+    detail::preempt_check_resched_after_wake();  // the woken fiber may outrank us
   }
 
  private:
@@ -84,9 +96,17 @@ class JIFFY_CAPABILITY("mutex") mutex {
       if (state_.load(std::memory_order_relaxed) == unlocked && try_lock()) return;
       detail::cpu_relax();
     }
+    // Priority inheritance: while this fiber waits in here, a chain walk
+    // may follow it to this mutex.
+    detail::fiber_control* me = detail::this_cpu()->current;
+    detail::pi_set_blocked_on(me, this);
     for (;;) {
       // Marking the lock contended makes the eventual unlock() wake someone.
-      if (state_.exchange(contended, std::memory_order_acquire) == unlocked) return;
+      if (state_.exchange(contended, std::memory_order_acquire) == unlocked) {
+        set_owner();
+        detail::pi_set_blocked_on(me, nullptr);
+        return;
+      }
       detail::waiter wt;
       lock_.lock();
       // Re-check under the list lock: an unlock between our exchange and
@@ -96,8 +116,34 @@ class JIFFY_CAPABILITY("mutex") mutex {
         continue;
       }
       waiters_.push_back(&wt);
+      if (me) boost_owner_chain(me->rank());
       detail::block_waiter(wt, &lock_, detail::no_deadline_ns);
     }
+  }
+  void set_owner() noexcept { owner_.store(detail::this_cpu()->current, std::memory_order_relaxed); }
+
+  // Priority inheritance: raises this mutex's holder to `rank`, and the
+  // holders of the mutexes it waits for in turn. Called with lock_ held.
+  // Why each fiber and mutex touched is alive: a mutex's holder cannot
+  // finish unlocking a contended mutex while its lock_ is held (unlock takes
+  // it to wake a waiter); a fiber cannot leave the lock() of the mutex in
+  // its pi_blocked_on while its pi_lock is held. Further mutexes' locks are
+  // only tried (a chain that loops back is a deadlock in the program; the
+  // walk stops rather than spin).
+  void boost_owner_chain(unsigned rank) noexcept {
+    detail::fiber_control* holder = owner_.load(std::memory_order_relaxed);
+    mutex* held = nullptr;  // a further mutex whose lock_ we hold
+    for (int depth = 0; depth < detail::pi_chain_limit && detail::pi_boost(holder, rank); ++depth) {
+      holder->pi_lock.lock();
+      auto* next = static_cast<mutex*>(holder->pi_blocked_on);
+      bool locked_next = next && next != this && next != held && next->lock_.try_lock();
+      holder->pi_lock.unlock();
+      if (held) held->lock_.unlock();
+      held = locked_next ? next : nullptr;
+      if (!held) return;
+      holder = held->owner_.load(std::memory_order_relaxed);
+    }
+    if (held) held->lock_.unlock();
   }
 
   void wake_one() noexcept {
@@ -106,6 +152,7 @@ class JIFFY_CAPABILITY("mutex") mutex {
   }
 
   std::atomic<std::uint32_t> state_{unlocked};
+  std::atomic<detail::fiber_control*> owner_{nullptr};  // the holding fiber (null: a thread, or unlocked)
   detail::raw_spinlock lock_;
   detail::wait_list<detail::waiter> waiters_;
   detail::inflight_wakers wakers_;
@@ -135,6 +182,7 @@ class condition_variable {
     lock_.lock();
     detail::wake_one_and_unlock(waiters_, lock_);
     wakers_.exit();
+    detail::preempt_check_resched_after_wake();
   }
 
   void notify_all() noexcept {
@@ -142,6 +190,7 @@ class condition_variable {
     lock_.lock();
     detail::wake_all_and_unlock(waiters_, lock_);
     wakers_.exit();
+    detail::preempt_check_resched_after_wake();
   }
 
   template <class Lock>
@@ -266,6 +315,7 @@ class wait_group {
           lock_.lock();
           detail::wake_all_and_unlock(waiters_, lock_);
           wakers_.exit();
+          detail::preempt_check_resched_after_wake();
         }
         return;
       }

@@ -23,6 +23,10 @@ class message {
     while (*s && len_ < sizeof buf_ - 1) buf_[len_++] = *s++;
     return *this;
   }
+  message& signed_number(std::int64_t v) noexcept {
+    if (v < 0) text("-");
+    return number(v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v));
+  }
   message& number(std::uint64_t v) noexcept {
     char tmp[24];
     int n = 0;

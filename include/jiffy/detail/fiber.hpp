@@ -17,6 +17,7 @@
 #include <jiffy/detail/mcs_nodes.hpp>
 #include <jiffy/detail/queues.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
+#include <jiffy/detail/sched_class.hpp>
 #include <jiffy/detail/sanitizers.hpp>
 #include <jiffy/detail/stack.hpp>
 #include <jiffy/detail/waiter.hpp>
@@ -42,6 +43,19 @@ struct fiber_control {
   // In the global queue because a full ring spilled it, not because it was
   // spawned or woken there: not served first after a preemption (pick_next).
   bool spilled = false;
+  // Scheduling class (detail/sched_class.hpp). `sched` is written by the
+  // fiber itself or before it first runs; `boost_rank` by priority
+  // inheritance under the lock of the mutex it holds; `queued_rank` under
+  // the class queue's lock.
+  sched_params sched;
+  std::atomic<std::uint8_t> boost_rank{0};
+  std::uint8_t queued_rank = rank_not_queued;
+  const char* name = nullptr;
+  // The jiffy::mutex it is waiting to lock (priority inheritance), under
+  // pi_lock: while a chain walk holds pi_lock the fiber cannot leave that
+  // mutex's lock(), so the mutex stays alive (detail/priority_inheritance.hpp).
+  raw_spinlock pi_lock;
+  void* pi_blocked_on = nullptr;
   fiber_control* next = nullptr;  // run-queue link
   sanitizer_context san;
   std::atomic<int> refs{2};  // one for the handle, one for running
@@ -53,6 +67,13 @@ struct fiber_control {
   void* callable = nullptr;
 
   bool must_stay_home() const noexcept { return pinned || saved_migrate != 0 || async_preempted; }
+  bool may_run_on(const worker* w) const noexcept { return !must_stay_home() || home == w; }
+  // Who runs first: the class's rank, raised by an inheritance boost.
+  unsigned rank() const noexcept {
+    unsigned b = boost_rank.load(std::memory_order_relaxed);
+    unsigned r = sched.base_rank();
+    return b > r ? b : r;
+  }
 };
 
 // What the arriving side of a switch does for the side that left.

@@ -91,6 +91,11 @@ inline void wake_idle_if_needed(runtime_core* rt) noexcept {
     wake_one_idle(rt);
 }
 
+// Whether a worker is idle or already looking for work.
+inline bool idle_worker_available(const runtime_core* rt) noexcept {
+  return rt->sleepers.load(std::memory_order_relaxed) > 0 || rt->spinning.load(std::memory_order_relaxed) > 0;
+}
+
 // Wakes a specific worker (it has work only it may run).
 inline void wake_worker(runtime_core* rt, worker* w) noexcept {
   store_load_barrier();

@@ -120,9 +120,13 @@ inline runtime_stats collect_stats(const runtime_core* rt) noexcept {
     s.preemptions += r(c.preemptions);
     s.voluntary_reschedules += r(c.voluntary);
     s.deferred_preemptions += r(c.deferred);
+    s.pi_boosts += r(c.pi_boosts);
   }
   s.fibers_spawned = s.fibers_finished + rt->live.load(std::memory_order_relaxed);
   s.signals_sent = rt->monitor.signals_sent.load(std::memory_order_relaxed);
+  s.wakeup_preemptions = rt->monitor.wakeup_preemptions.load(std::memory_order_relaxed);
+  s.rt_throttled = rt->monitor.rt_throttled.load(std::memory_order_relaxed);
+  s.monitor_wakeups = rt->monitor.wakeups.load(std::memory_order_relaxed);
   return s;
 }
 

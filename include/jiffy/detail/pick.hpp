@@ -25,6 +25,7 @@
 #include <jiffy/detail/netpoll_run.hpp>
 #include <jiffy/detail/run_queue.hpp>
 #include <jiffy/detail/runtime_core.hpp>
+#include <jiffy/detail/sched_class.hpp>
 #include <jiffy/detail/time.hpp>
 #include <jiffy/detail/waiter.hpp>
 
@@ -86,6 +87,7 @@ inline fiber_control* take_runnext(worker* w) noexcept {
 }
 
 inline fiber_control* pick_in_usual_order(worker* w, runtime_core* rt, bool may_poll) noexcept;
+inline fiber_control* pick_fair(worker* w, runtime_core* rt, bool may_poll) noexcept;
 
 // How many global-queue fibers a worker runs, at most, before its own
 // queues after a preemption (the same bound as a runnext streak).
@@ -102,9 +104,33 @@ inline void serve_global_first_after_preemption(worker* w) noexcept {
 // timers; never steals. Runs on w's thread. `may_poll` is false on the park
 // path: a parking fiber holds the lock of what it waits on until after the
 // switch, and a poll could need that very lock (a descriptor's).
-inline fiber_control* pick_next(worker* w, bool may_poll = true) noexcept {
+//
+// `min_rank`: take only a fiber of at least that rank (detail/sched_class.hpp;
+// the caller keeps running otherwise). Real-time fibers come first (unless
+// this worker is throttled: preemption/rt_throttle.hpp), then fair ones as
+// below, then idle-class ones.
+inline fiber_control* pick_next(worker* w, bool may_poll = true, unsigned min_rank = rank_idle) noexcept {
   runtime_core* rt = w->rt;
   if (w->timers.earliest() != no_deadline_ns) run_timers(w, now_ns());
+  if (rt->classes.rt_waiting() && !w->rt_throttled.load(std::memory_order_relaxed))
+    if (fiber_control* f = rt->classes.pop_rt(w, min_rank)) return f;
+  if (min_rank > rank_fair) return nullptr;
+  if (fiber_control* f = pick_fair(w, rt, may_poll)) return f;
+  return min_rank == rank_idle ? rt->classes.pop_idle(w) : nullptr;
+}
+
+// The least rank a preemption of `self` on w may switch to: an equal rank
+// for a fair, idle or rr fiber (round-robin), a higher one for fifo (and a
+// boosted holder); anything once w's real-time time is used up.
+inline unsigned preemption_min_rank(const fiber_control* self, const worker* w) noexcept {
+  unsigned r = self->rank();
+  if (r <= rank_fair) return r;
+  if (w->rt_throttled.load(std::memory_order_relaxed)) return rank_idle;
+  return self->sched.policy == sched_policy::rr && r == self->sched.base_rank() ? r : r + 1;
+}
+
+// The fair classes' part of pick_next.
+inline fiber_control* pick_fair(worker* w, runtime_core* rt, bool may_poll) noexcept {
   // After a preemption, new work in the global queue before the worker's
   // own queues: the monitor preempts a worker because work waits, and work
   // the netpoller readies waits in the global queue. Served last, it would

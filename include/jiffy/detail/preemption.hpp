@@ -12,34 +12,39 @@
 // (4 ms at HZ=250, too coarse for a 1 ms quantum); and a CLOCK_MONOTONIC
 // timer aimed at the worker costs it 15-25 us per expiry on a VM (a timer
 // interrupt), against 7-10 us for a tgkill from another CPU
-// (bench/signal_cost). Every worker
-// publishes a slice number that changes at each switch, with its low bit
-// telling whether a fiber is running. The monitor samples the slices every
-// tick (a quarter of the quantum, between 25 µs and 10 ms; at least 1 ms
-// under `none`, where nothing is preempted) and remembers when
-// it first saw each one; a slice seen for a whole quantum has used it up.
+// (bench/signal_cost). Every worker publishes a slice number that changes
+// at each switch, with its low bit telling whether a fiber is running, and
+// the rank of what it runs. The monitor remembers when it first saw each
+// slice. It does not tick: each look computes when something can next be
+// due (a slice ending with work waiting, a busy worker's timer, a retry, a
+// throttling period's end) and it sleeps until then, or 10 ms at most
+// (preemption/monitor.hpp).
 //
-// Who is preempted.  Only a worker whose fiber has used up its quantum while
+// Who is preempted.  A worker whose fiber has used up its slice (the
+// quantum, scaled by weight for fair fibers: detail/sched_class.hpp) while
 // other work waits for that worker: work only it may run (fibers it
 // preempted, pinned fibers, due timers) or shared work (its runnext and
 // ring, the global queue) that no idle worker can take instead — an idle
-// worker is woken for that. An idle worker, a worker whose fibers switch
-// faster than the quantum, and a fiber alone with nothing else to run are
-// left alone: no flag, no signal.
+// worker is woken for that. And a worker running something that a fiber
+// just made runnable outranks (wake-up preemption, preemption/request.hpp).
+// An idle worker, a worker whose fibers switch faster than the quantum, and
+// a fiber alone with nothing else to run are left alone: no flag, no signal.
 //
-// How.  The monitor sets that worker's need_resched. Under `voluntary` that
-// is all: the fiber switches at its next preemption point — cond_resched(),
-// the preempt_enable() that brings its count to 0, preempt_check_resched(),
-// a yield or a blocking call. Under `full` the monitor also sends the
-// worker's thread a signal (SIGURG by default), at most once per tick, and
-// only if the slice has consumed its quantum in CPU time and the thread is
-// computing right now (CPU time advancing, and 'R' in /proc): a thread
-// blocked in the kernel (poll, epoll_wait, nanosleep, a read) is not
-// signalled, so its system call is not interrupted. One race remains, as in
-// every signal-preempting runtime: a thread signalled while computing may
-// enter a system call in the microseconds before the signal lands;
-// restartable calls then resume (SA_RESTART), while nanosleep, poll and
-// epoll_wait report EINTR, as they do for any signal.
+// How.  need_resched is raised for the running slice. Under `voluntary`
+// that is all: the fiber switches at its next preemption point —
+// cond_resched(), the preempt_enable() that brings its count to 0,
+// preempt_check_resched(), a yield or a blocking call. Under `full` and
+// `lazy` the worker's thread is also sent a signal (SIGURG by default); the
+// monitor sends it only if the slice has consumed its quantum in CPU time
+// and the thread is computing right now (CPU time advancing, and 'R' in
+// /proc): a thread blocked in the kernel (poll, epoll_wait, nanosleep, a
+// read) is not signalled, so its system call is not interrupted. A request
+// not acted on (the signal was deferred) is retried after 50 us, doubling
+// up to a quarter quantum. One race remains, as in every signal-preempting
+// runtime: a thread signalled while computing may enter a system call in
+// the microseconds before the signal lands; restartable calls then resume
+// (SA_RESTART), while nanosleep, poll and epoll_wait report EINTR, as they
+// do for any signal.
 //
 // The handler, on the interrupted fiber's own stack.  It preempts only when
 // all of these hold, and otherwise leaves need_resched set (a deferred
@@ -102,6 +107,18 @@ namespace jiffy::detail {
 // The options preemption depends on, checked before anything starts.
 inline void validate_preemption_options(const runtime_options& o) {
   using namespace std::chrono;
+  if (static_cast<unsigned>(o.preempt) > static_cast<unsigned>(preempt_mode::lazy)) {
+    message m;
+    fatal(m.text("jiffy: preempt_mode value ").number(static_cast<unsigned>(o.preempt)).text(" is not a preempt_mode"));
+  }
+  if (o.rt_runtime.count() < 0 || o.rt_period.count() <= 0) {
+    message m;
+    fatal(m.text("jiffy: runtime_options::rt_runtime must be >= 0 and rt_period > 0 (got ")
+              .signed_number(o.rt_runtime.count())
+              .text(" us per ")
+              .signed_number(o.rt_period.count())
+              .text(" us)"));
+  }
   if (o.preempt != preempt_mode::none && o.quantum < microseconds(50)) {
     message m;
     fatal(
@@ -111,7 +128,7 @@ inline void validate_preemption_options(const runtime_options& o) {
   // fiber's stack, and the switch runs below it.
   std::size_t sigframe = min_signal_frame_size();
   std::size_t need = 2 * sigframe + preempt_stack_headroom;
-  if (o.preempt == preempt_mode::full && o.stack_size < need) {
+  if (signals_preempt(o.preempt) && o.stack_size < need) {
     message m;
     fatal(m.text("jiffy: runtime_options::stack_size too small for preemption: need at least ")
               .number(need)
@@ -124,9 +141,20 @@ inline void start_preemption(runtime_core* rt) {
   // The monitor runs in every mode: besides preempting, it hands work left
   // queued behind a busy worker to an idle one (a fiber woken into runnext by
   // a waker that then computes for long would otherwise wait for it).
-  if (rt->options.preempt == preempt_mode::full) install_preempt_handler(rt->options.preempt_signal);
+  if (signals_preempt(rt->options.preempt)) install_preempt_handler(rt->options.preempt_signal);
   safe_point_table::get().ensure_defaults();
   rt->monitor.thread = std::thread([rt] { monitor_main(rt); });
+}
+
+// runtime::set_preempt_mode: checked like the options at start; the
+// monitor looks at once.
+inline void set_preempt_mode(runtime_core* rt, preempt_mode mode) {
+  runtime_options o = rt->options;
+  o.preempt = mode;
+  validate_preemption_options(o);
+  if (signals_preempt(mode)) install_preempt_handler(rt->options.preempt_signal);
+  rt->mode.store(mode, std::memory_order_relaxed);
+  nudge_monitor(rt, now_ns());
 }
 
 inline void stop_preemption(runtime_core* rt) {
@@ -134,6 +162,8 @@ inline void stop_preemption(runtime_core* rt) {
   if (!ms.thread.joinable()) return;
   ms.stop.store(true, std::memory_order_release);
   ms.word.store(1, std::memory_order_release);
+  store_load_barrier();
+  if (ms.in_poll.load(std::memory_order_relaxed)) rt->poller.interrupt();
   futex_wake(&ms.word);
   ms.thread.join();
 }

@@ -45,6 +45,19 @@ class intrusive_fifo {
     }
     return x;
   }
+  // Unlinks x from anywhere in the queue (a walk: for short queues); false
+  // if x is not in it.
+  bool remove(T* x) noexcept {
+    T* before = nullptr;
+    for (T* p = head_; p; before = p, p = p->next) {
+      if (p != x) continue;
+      (before ? before->next : head_) = p->next;
+      if (tail_ == p) tail_ = before;
+      --size_;
+      return true;
+    }
+    return false;
+  }
   // Moves everything from `other` to the back of this queue.
   void splice_back(intrusive_fifo& other) noexcept {
     if (other.empty()) return;

@@ -33,6 +33,14 @@ class raw_spinlock {
     runtime_enter(this_cpu());
     acquire();
   }
+  // One attempt; on success the caller holds it as after lock().
+  [[nodiscard]] bool try_lock() noexcept {
+    runtime_enter(this_cpu());
+    // acquire: as in acquire().
+    if (!locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire)) return true;
+    runtime_exit(this_cpu());
+    return false;
+  }
   void unlock() noexcept {
     release();
     runtime_exit(this_cpu());

@@ -27,6 +27,7 @@
 
 #include <jiffy/detail/idle.hpp>
 #include <jiffy/detail/preempt_count.hpp>
+#include <jiffy/detail/preemption/request.hpp>
 #include <jiffy/detail/runtime_core.hpp>
 
 #include <atomic>
@@ -112,8 +113,19 @@ inline void make_runnable(fiber_control* f, ready_reason why = ready_reason::wok
 inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
   worker* w = this_cpu()->w;
   runtime_core* rt = f->rt;
-  if (f->must_stay_home()) {
-    worker* home = f->home;
+  // Read before f is queued: from then on another worker may run it.
+  wakeup_candidate c = describe_for_wakeup(f, why == ready_reason::woken);
+  if (c.rank != rank_fair) {  // real-time or idle class (detail/sched_class.hpp)
+    rt->classes.push(f, c.rank);
+    if (c.home)
+      wake_worker(rt, c.home);
+    else
+      wake_idle_if_needed(rt);
+    wakeup_preempt(rt, c);
+    return;
+  }
+  if (c.home) {
+    worker* home = c.home;
     if (w == home) {
       home_push(home, f);
     } else {
@@ -122,6 +134,7 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
       home->inbox_nonempty.store(true, std::memory_order_release);
       home->inbox_lock.unlock();
       wake_worker(rt, home);
+      wakeup_preempt(rt, c);
     }
     return;
   }
@@ -133,10 +146,14 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
       f = displaced;
     }
     ring_push(w, f);
-  } else {
-    global_push(rt, f);
+    wake_idle_if_needed(rt);
+    return;
   }
+  // From a plain thread, another runtime, the monitor (timers, the network):
+  // the global queue, and a worker preempted for it if none is idle.
+  global_push(rt, f);
   wake_idle_if_needed(rt);
+  wakeup_preempt(rt, c);
 }
 
 }  // namespace jiffy::detail

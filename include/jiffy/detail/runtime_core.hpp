@@ -19,6 +19,7 @@
 #include <jiffy/detail/preemption/state.hpp>
 #include <jiffy/detail/queues.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
+#include <jiffy/detail/sched_class.hpp>
 #include <jiffy/detail/stack.hpp>
 #include <jiffy/detail/timer_heap.hpp>
 #include <jiffy/options.hpp>
@@ -37,7 +38,7 @@ struct worker_counters {
   // Written only by the owning worker (load+store, no locked RMW); read by
   // stats() from any thread, hence atomic.
   std::atomic<std::uint64_t> finished{0}, switches{0}, yields{0}, parks{0}, steals{0}, sleeps{0}, preemptions{0},
-      voluntary{0}, deferred{0};
+      voluntary{0}, deferred{0}, pi_boosts{0};
   static void bump(std::atomic<std::uint64_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -61,6 +62,9 @@ struct worker {
   // has just started may glimpse a flag meant for the slice before it; the
   // preemption point checks this before switching (preempt_schedule_impl).
   std::atomic<std::uint64_t> resched_slice{0};
+  // When a waker last asked this worker to switch and signalled it
+  // (preemption/request.hpp): the monitor's retry counts from there.
+  std::atomic<std::int64_t> resched_signalled_at{0};
   monitor_view monitor;
   // Fibers preempted by signal and not yet resumed (they can resume only
   // here). Written by this worker's thread, read by the monitor.
@@ -68,6 +72,13 @@ struct worker {
   // The running fiber's id (0 in the scheduler loop), for the monitor's
   // reports. Written by this worker at each switch, read relaxed.
   std::atomic<std::uint64_t> running_fiber{0};
+  // What it runs: pack_running(rank, policy, weight) (detail/sched_class.hpp),
+  // 0 in the scheduler loop. Written by this worker at each switch, read
+  // relaxed by wakers choosing whom to preempt and by the monitor.
+  std::atomic<std::uint64_t> running_sched{0};
+  // Its real-time fibers have used up rt_runtime in this rt_period: it picks
+  // none until the period ends. Written by the monitor, read by this worker.
+  std::atomic<bool> rt_throttled{false};
 
   // Run queues (detail/run_queue.hpp, detail/pick.hpp).
   run_ring<fiber_control> ring;
@@ -120,6 +131,12 @@ struct runtime_core {
   raw_spinlock global_lock;
   intrusive_fifo<fiber_control> global;  // guarded by global_lock
   std::atomic<std::size_t> global_size{0};
+  // Real-time and idle fibers (detail/sched_class.hpp; pushed by
+  // detail/run_queue.hpp, taken by detail/pick.hpp).
+  class_queue<fiber_control> classes;
+  // The preemption model in force (runtime::set_preempt_mode may change it;
+  // options.preempt keeps the one the runtime started with).
+  std::atomic<preempt_mode> mode;
 
   // Idle workers (detail/idle.hpp).
   std::mutex idle_lock;  // OS-level: held only by threads that are about to sleep anyway
@@ -136,7 +153,7 @@ struct runtime_core {
   netpoller poller;       // owned by detail/netpoll.hpp
   monitor_state monitor;  // owned by detail/preemption.hpp
 
-  explicit runtime_core(const runtime_options& o) : options(o), stacks(o.stack_size) {}
+  explicit runtime_core(const runtime_options& o) : options(o), stacks(o.stack_size), mode(o.preempt) {}
 
   void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
   void drop_ref() noexcept {

@@ -66,7 +66,9 @@ namespace jiffy::detail {
   switch (act.kind) {
     case post_action::none: break;
     case post_action::requeue:
-      if (prev->must_stay_home())
+      if (unsigned rank = prev->rank(); rank != rank_fair)
+        w->rt->classes.push(prev, rank);  // real-time or idle class (detail/sched_class.hpp)
+      else if (prev->must_stay_home())
         home_push(w, prev);
       else
         ring_push(w, prev);
@@ -98,6 +100,8 @@ namespace jiffy::detail {
   w->slice.store((((slice >> 1) + 1) << 1) | (next ? 1 : 0), std::memory_order_relaxed);
   if (!self) wake_monitor_if_idle(w->rt->monitor);  // leaving the idle loop: the monitor must watch us
   w->running_fiber.store(next ? next->id : 0, std::memory_order_relaxed);
+  w->running_sched.store(next ? pack_running(next->rank(), next->sched.policy, next->sched.weight) : 0,
+                         std::memory_order_relaxed);
   w->prev = self;
   w->pending = act;
   cpu->current = next;
@@ -121,7 +125,8 @@ inline void yield_fiber() noexcept {
   runtime_enter(cpu);
   worker* w = cpu->w;
   cpu->need_resched.store(0, std::memory_order_relaxed);
-  if (fiber_control* next = pick_next(w)) {
+  // sched_yield(): to a fiber of the same rank or higher, else keep running.
+  if (fiber_control* next = pick_next(w, true, cpu->current->rank())) {
     worker_counters::bump(w->counters.yields);
     switch_to(next, post_action{post_action::requeue});
   }

@@ -63,6 +63,9 @@ inline void arm_timer_here(waiter* wt, std::int64_t deadline) noexcept {
   // this timer existed); wake it, so the timer fires on time even if this
   // worker is about to run a long fiber.
   runtime_core* rt = w->rt;
+  // This worker may run fibers past the deadline: the monitor fires a busy
+  // worker's timers on time (preemption/monitor.hpp), if it is awake then.
+  if (rt->mode.load(std::memory_order_relaxed) != preempt_mode::none) nudge_monitor(rt, deadline);
   // The barrier pairs with worker_idle's; a worker not yet in the idle
   // list will see this timer when it computes its deadline.
   store_load_barrier();

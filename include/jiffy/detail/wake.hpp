@@ -14,7 +14,9 @@
 //    destructor.
 #pragma once
 
+#include <jiffy/detail/cpu_local.hpp>
 #include <jiffy/detail/platform/futex.hpp>
+#include <jiffy/detail/preempt_count.hpp>
 #include <jiffy/detail/platform/thread.hpp>
 #include <jiffy/detail/queues.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
@@ -67,6 +69,15 @@ inline bool wake_one_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noe
   lock.unlock();
   if (claimed) deliver(claimed);
   return claimed != nullptr;
+}
+
+// After making a fiber runnable from a fiber: if that asked this worker to
+// switch (the new fiber outranks the caller), switch now rather than at the
+// next preemption point. Not from inside a primitive's wake path: call it
+// once the primitive is done with its own state.
+inline void preempt_check_resched_after_wake() noexcept {
+  cpu_local* c = this_cpu();
+  if (c->current && !in_atomic(c) && c->need_resched.load(std::memory_order_relaxed)) preempt_schedule();
 }
 
 // Counts notifiers still using a primitive after the state change that lets

@@ -46,7 +46,9 @@ inline void worker_idle(worker* w) noexcept {
   store_load_barrier();
   bool work = w->inbox_nonempty.load(std::memory_order_acquire) || !w->ring.empty() ||
               rt->global_size.load(std::memory_order_relaxed) > 0 ||
-              (rt->stopping.load(std::memory_order_seq_cst) && rt->live.load(std::memory_order_seq_cst) == 0);
+              (rt->stopping.load(std::memory_order_seq_cst) && rt->live.load(std::memory_order_seq_cst) == 0) ||
+              rt->classes.idle_waiting() ||
+              (rt->classes.rt_waiting() && !w->rt_throttled.load(std::memory_order_relaxed));
   std::int64_t deadline = no_deadline_ns;
   for (auto& v : rt->workers) {
     if (v.get() != w && (!v->ring.empty() || v->runnext.load(std::memory_order_relaxed))) work = true;

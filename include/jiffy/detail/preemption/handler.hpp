@@ -27,6 +27,7 @@
 #include <jiffy/detail/platform/lock_interposition.hpp>
 #include <jiffy/detail/platform/signals.hpp>
 #include <jiffy/detail/preempt_count.hpp>
+#include <jiffy/detail/preemption/request.hpp>
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/safe_points.hpp>
 #include <jiffy/detail/switch.hpp>
@@ -37,24 +38,6 @@
 #include <mutex>
 
 namespace jiffy::detail {
-
-inline constexpr std::uint64_t preempt_tag = std::uint64_t{0x6a} << 56;
-inline constexpr std::uint64_t preempt_slice_mask = (std::uint64_t{1} << 56) - 1;
-
-struct signal_slot {
-  signal_action previous{};
-  bool installed = false;
-};
-
-struct preempt_signals {
-  std::mutex mu;
-  signal_slot slots[signal_count];
-  std::atomic<pid_t> pid{0};  // the same value from every runtime; atomic for the readers
-  static preempt_signals& get() noexcept {
-    static preempt_signals s;
-    return s;
-  }
-};
 
 // Bytes the switch below the signal frame may need: the handler's own frame,
 // the scheduler's pick and the switch (measured at well under 2 KiB), with a
@@ -101,7 +84,7 @@ inline void preempt_signal_handler(int sig, signal_info* info, void* ucv) noexce
   runtime_enter(cpu);
   unblock_signal(sig);
   serve_global_first_after_preemption(w);
-  if (fiber_control* next = pick_next(w)) {
+  if (fiber_control* next = pick_next(w, true, preemption_min_rank(self, w))) {
     worker_counters::bump(w->counters.preemptions);
     self->async_preempted = true;  // back of this worker's private queue: resume here
     w->preempted_waiting.fetch_add(1, std::memory_order_relaxed);

@@ -19,7 +19,10 @@
 #include <jiffy/detail/platform/futex.hpp>
 #include <jiffy/detail/platform/signals.hpp>
 #include <jiffy/detail/platform/thread.hpp>
+#include <jiffy/detail/pick.hpp>
 #include <jiffy/detail/preemption/handler.hpp>
+#include <jiffy/detail/preemption/request.hpp>
+#include <jiffy/detail/preemption/rt_throttle.hpp>
 #include <jiffy/detail/preemption/state.hpp>
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/time.hpp>
@@ -44,11 +47,6 @@ inline bool shared_work_waiting_for(const worker* w, const runtime_core* rt) noe
          rt->global_size.load(std::memory_order_relaxed);
 }
 
-// Whether a worker is idle or already looking for work.
-inline bool idle_worker_available(const runtime_core* rt) noexcept {
-  return rt->sleepers.load(std::memory_order_relaxed) > 0 || rt->spinning.load(std::memory_order_relaxed) > 0;
-}
-
 // Whether w's running fiber should give way. Shared work justifies it only
 // when no other worker can take that work: a fiber preempted by signal may
 // resume only on its own worker, so preempting it while another worker
@@ -58,15 +56,6 @@ inline bool idle_worker_available(const runtime_core* rt) noexcept {
 // idle worker for the shared work instead (the `stranded` rescue below).
 inline bool work_waiting_for(const worker* w, const runtime_core* rt, std::int64_t now) noexcept {
   return home_work_waiting_for(w, now) || (shared_work_waiting_for(w, rt) && !idle_worker_available(rt));
-}
-
-// The signal carries the slice it is aimed at: a handler that finds another
-// slice running knows it came too late.
-inline void send_preempt_signal(runtime_core* rt, worker* w, std::uint64_t slice) noexcept {
-  void* tag = reinterpret_cast<void*>(preempt_tag | (slice & preempt_slice_mask));
-  if (send_thread_signal(preempt_signals::get().pid.load(std::memory_order_relaxed), w->os.tid,
-                         rt->options.preempt_signal, tag))
-    rt->monitor.signals_sent.fetch_add(1, std::memory_order_relaxed);
 }
 
 // A worker whose thread has been blocked in the kernel for over a second,
@@ -118,94 +107,182 @@ inline void report_if_stuck(worker* w, runtime_core* rt, std::int64_t now) noexc
   }
 }
 
+// The longest a fair fiber of weight `weight` may run while others wait:
+// the quantum scaled by its share (detail/sched_class.hpp, "Fair shares").
+inline std::int64_t fair_slice_ns(std::int64_t quantum, std::uint32_t weight) noexcept {
+  std::int64_t len = quantum * static_cast<std::int64_t>(weight) / 1024;
+  return len < 50000 ? 50000 : len;
+}
+
+// Whether the fiber w runs (described by `running`) has something to make
+// way for at the end of its slice, and how long that slice is (ns);
+// 0: nothing to make way for.
+inline std::int64_t slice_limit(const worker* w, const runtime_core* rt, std::uint64_t running, std::int64_t quantum,
+                                std::int64_t now) noexcept {
+  unsigned rank = running_rank(running);
+  sched_policy policy = running_policy(running);
+  unsigned rt_top = w->rt_throttled.load(std::memory_order_relaxed) ? 0 : rt->classes.top_rank();
+  if (rank > rank_fair) {
+    // fifo: no slice at all; rr: the quantum, if an equal priority waits.
+    if (w->rt_throttled.load(std::memory_order_relaxed)) return quantum;
+    return policy == sched_policy::rr && rt_top >= rank ? quantum : 0;
+  }
+  bool waiting = rt_top > 0 || work_waiting_for(w, rt, now);
+  if (rank == rank_idle) return waiting || rt->classes.idle_waiting() ? quantum : 0;
+  return waiting ? fair_slice_ns(quantum, running_weight(running)) : 0;
+}
+
+// Sends the preemption signal to w for `slice` if its thread is computing
+// right now (one blocked in the kernel would only have its system call
+// disturbed). Returns whether it was sent.
+inline bool signal_if_computing(runtime_core* rt, worker* w, std::uint64_t slice, std::int64_t now) noexcept {
+  monitor_view& m = w->monitor;
+  std::int64_t cpu = thread_cpu_ns(w->os.cpu_clock);
+  bool using_cpu = cpu - m.cpu_at_look >= (now - m.look) / 8;
+  m.cpu_at_look = cpu;
+  m.look = now;
+  if (!using_cpu || !thread_is_running(w->os.stat_fd)) return false;
+  m.signalled_at = now;
+  send_preempt_signal(rt, w, slice);
+  return true;
+}
+
+// One look at a worker running `slice`. Returns when the monitor should
+// look at it again.
+inline std::int64_t look_at_running_worker(runtime_core* rt, worker* w, std::uint64_t slice, std::int64_t now,
+                                           std::int64_t quantum, std::int64_t tick) noexcept {
+  monitor_view& m = w->monitor;
+  preempt_mode mode = rt->mode.load(std::memory_order_relaxed);
+  bool preempting = mode != preempt_mode::none;
+  bool signalling = signals_preempt(mode);
+  std::int64_t next = no_deadline_ns;
+  auto plan = [&next](std::int64_t t) {
+    if (t < next) next = t;
+  };
+  // A busy worker's timers fire on time from here, not when it next picks
+  // (the kernel's hrtimers): the woken fibers are queued, and a worker is
+  // preempted for them if they outrank what it runs (make_runnable).
+  // (Under `none` nothing would be preempted for them: the worker fires
+  // them itself at its next switch.)
+  if (preempting) {
+    if (w->timers.earliest() <= now) run_timers(w, now);
+    plan(w->timers.earliest());
+  }
+  if (slice != m.slice) {  // a new slice since the last look
+    m.slice = slice;
+    m.since = now;
+    m.signalled_at = 0;
+    m.retries = 0;
+    m.stuck_cpu = -1;
+    if (preempting) m.slice_cpu = m.cpu_at_look = thread_cpu_ns(w->os.cpu_clock), m.look = now;
+  } else {
+    report_if_stuck(w, rt, now);
+  }
+  if (!preempting) return next;
+  // A request (a wake-up preemption, or ours) not yet acted on: the signal
+  // was deferred (libc, the vDSO, a preempt_disable section) or never sent.
+  // Retry soon, backing off: 50 us, 100 us, ... up to a tick.
+  bool requested =
+      w->cpu->need_resched.load(std::memory_order_relaxed) && w->resched_slice.load(std::memory_order_relaxed) == slice;
+  if (requested && signalling) {
+    std::int64_t backoff = resched_retry_ns << (m.retries < 8 ? m.retries : 8);
+    if (backoff > tick) backoff = tick;
+    std::int64_t by_waker = w->resched_signalled_at.load(std::memory_order_relaxed);
+    if (by_waker > m.signalled_at) m.signalled_at = by_waker;
+    if (now - m.signalled_at >= backoff) {
+      if (m.signalled_at) ++m.retries;
+      (void)signal_if_computing(rt, w, slice, now);
+      plan(now + backoff);
+    } else {
+      plan(m.signalled_at + backoff);
+    }
+    return next;
+  }
+  std::int64_t limit = slice_limit(w, rt, w->running_sched.load(std::memory_order_relaxed), quantum, now);
+  if (limit == 0) return next;  // nothing to make way for: the next arrival nudges us
+  if (now - m.since < limit) {
+    plan(m.since + limit);
+    return next;
+  }
+  // A slice is CPU time, as the kernel's scheduler counts it: a slice whose
+  // worker the OS descheduled, or that slept in a system call, has not used
+  // it up. (Counted in wall time, a fiber resumed on a worker the OS then
+  // kept off the CPU could lose its slice at its first preemption point
+  // without having run.) /2: the slice's start is seen up to a look late.
+  std::int64_t cpu = thread_cpu_ns(w->os.cpu_clock);
+  if (cpu - m.slice_cpu < limit / 2) {
+    plan(now + (limit / 4 > 25000 ? limit / 4 : 25000));
+    return next;
+  }
+  if (!raise_need_resched(w, slice)) return next;  // it switched meanwhile
+  if (signalling && signal_if_computing(rt, w, slice, now))
+    plan(now + resched_retry_ns);
+  else
+    plan(now + tick);
+  return next;
+}
+
 inline void monitor_main(runtime_core* rt) noexcept {
   const std::int64_t quantum = std::chrono::duration_cast<std::chrono::nanoseconds>(rt->options.quantum).count();
-  const bool preempting = rt->options.preempt != preempt_mode::none;
   std::int64_t tick = quantum / 4;
   if (tick < 25000) tick = 25000;
-  // Under `none` the monitor only rescues stranded work and polls a busy
-  // runtime's network: a millisecond is soon enough for both, and each look
-  // wakes a thread that may displace a worker from its CPU.
-  if (!preempting && tick < 1000000) tick = 1000000;
   if (tick > 10000000) tick = 10000000;
-  // Every tick late (the kernel's default timer slack is 50 us) is that much
-  // longer a slice may overrun its quantum.
+  // The longest the monitor sleeps while fibers run and nothing is due: it
+  // still looks for stuck workers and a busy runtime's network.
+  const std::int64_t backstop = quantum > 10000000 ? quantum : 10000000;
+  const rt_budget budget = rt_budget::of(rt->options);
+  // Every microsecond late (the kernel's default timer slack is 50 us) is
+  // that much later a preemption or a timer.
   use_minimal_timer_slack();
-  const bool full = rt->options.preempt == preempt_mode::full;
-  int idle_ticks = 0;
+  int idle_looks = 0;
   monitor_state& ms = rt->monitor;
   while (!ms.stop.load(std::memory_order_acquire)) {
+    // Until we sleep again, any nudge must wake us (nudge_monitor): "now"
+    // is sooner than anything a nudger asks for.
+    ms.word.store(0, std::memory_order_relaxed);
+    ms.sleep_until.store(no_deadline_ns, std::memory_order_relaxed);
+    store_load_barrier();
+    ms.wakeups.fetch_add(1, std::memory_order_relaxed);
     std::int64_t now = now_ns();
+    std::int64_t next = now + backstop;
     bool any_running = false;
     bool stranded = false;
+    bool all_busy = true;
+    bool throttling = false;
     for (auto& wp : rt->workers) {
       worker* w = wp.get();
       monitor_view& m = w->monitor;
       // Work sitting in a worker's runnext or ring, or in the global queue,
-      // for two looks in a row: an idle worker should take it.
+      // for two looks in a row while a worker idles: wake that one for it.
       bool queued = shared_work_waiting_for(w, rt);
       if (queued && m.queued) stranded = true;
       m.queued = queued;
+      if (queued && idle_worker_available(rt) && now + tick < next) next = now + tick;
       std::uint64_t slice = w->slice.load(std::memory_order_relaxed);
+      bool others_wait = queued || home_work_waiting_for(w, now) || rt->classes.idle_waiting();
+      std::int64_t t = account_rt_time(rt, w, budget, now, others_wait);
+      if (t != no_deadline_ns) throttling = true;  // a period end to watch for, even with every worker idle
+      if (t < next) next = t;
       if (!(slice & 1)) {  // in the scheduler loop: nothing to preempt
         m.slice = slice;
+        all_busy = false;
         continue;
       }
       any_running = true;
-      if (slice != m.slice) {  // a new slice since the last look
-        m.slice = slice;
-        m.since = now;
-        m.signalled_at = 0;
-        m.stuck_cpu = -1;
-        if (preempting) m.slice_cpu = m.cpu_at_look = thread_cpu_ns(w->os.cpu_clock), m.look = now;
-        continue;
-      }
-      report_if_stuck(w, rt, now);
-      if (!preempting || now - m.since < quantum || !work_waiting_for(w, rt, now)) continue;
-      // A quantum is CPU time, as the kernel's scheduler counts it: a slice
-      // whose worker the OS descheduled, or that slept in a system call, has
-      // not used it up. (Counted in wall time, a fiber resumed on a worker
-      // the OS then kept off the CPU could lose its slice at its first
-      // preemption point without having run.) /2: the slice's start is seen
-      // up to a tick late.
-      std::int64_t cpu = thread_cpu_ns(w->os.cpu_clock);
-      if (cpu - m.slice_cpu < quantum / 2) continue;
-      // The flag's release store publishes resched_slice with it: a worker
-      // that sees the flag (and fences acquire: preempt_schedule_impl) sees
-      // which slice it is for.
-      w->resched_slice.store(slice, std::memory_order_relaxed);
-      w->cpu->need_resched.store(1, std::memory_order_release);
-      // The slice may have ended meanwhile (its switch clears the flag): do
-      // not shorten the next fiber's slice with a flag meant for this one.
-      // (Until this store, that fiber may glimpse the flag: its preemption
-      // point checks resched_slice and ignores it.)
-      if (w->slice.load(std::memory_order_relaxed) != slice) {
-        w->cpu->need_resched.store(0, std::memory_order_relaxed);
-        continue;
-      }
-      if (!full || now - m.signalled_at < tick) continue;
-      // Signal only a thread that is computing now: one blocked in the
-      // kernel would only have its system call disturbed.
-      bool using_cpu = cpu - m.cpu_at_look >= (now - m.look) / 8;
-      m.cpu_at_look = cpu;
-      m.look = now;
-      if (!using_cpu || !thread_is_running(w->os.stat_fd)) continue;
-      m.signalled_at = now;
-      send_preempt_signal(rt, w, slice >> 1);
+      t = look_at_running_worker(rt, w, slice, now, quantum, tick);
+      if (t < next) next = t;
     }
-    // Every worker busy: look at the network for them. Under `voluntary` and
-    // `full`, within half a quantum: a request that arrives while the workers
-    // compute is waiting work only once polled, and until then nothing is
-    // preempted for it (10 ms here made its latency Go's, whose sysmon polls
-    // as rarely). Under `none` nothing would be preempted anyway.
-    netpoll_if_stale(rt, preempting && quantum / 2 < 10000000 ? quantum / 2 : 10000000);
+    // Every worker busy: the monitor waits in the netpoller for them (below),
+    // so readiness makes its fiber runnable at once — and preempts a worker
+    // for it if it outranks what runs — rather than at some worker's next
+    // switch.
+    bool poll_here = all_busy && rt->poller.os.is_open();
     if (stranded && rt->sleepers.load(std::memory_order_relaxed) > 0 &&
         rt->spinning.load(std::memory_order_relaxed) == 0)
       wake_one_idle(rt);
-    // With every worker idle for a while, sleep until one starts a fiber.
-    idle_ticks = any_running ? 0 : idle_ticks + 1;
-    if (idle_ticks > 4) {
-      ms.word.store(0, std::memory_order_relaxed);
+    // With every worker idle for a few looks, sleep until one starts a fiber.
+    idle_looks = any_running ? 0 : idle_looks + 1;
+    if (idle_looks > 4 && !throttling) {
       // A handshake with a worker leaving its idle loop (it stores its odd
       // slice, then looks at `idle`: wake_monitor_if_idle): either we see it
       // running or it sees us idle and wakes us.
@@ -215,11 +292,23 @@ inline void monitor_main(runtime_core* rt) noexcept {
       for (auto& wp : rt->workers) running |= (wp->slice.load(std::memory_order_relaxed) & 1) != 0;
       if (!running && !ms.stop.load(std::memory_order_acquire)) futex_wait(&ms.word, 0);
       ms.idle.store(false, std::memory_order_relaxed);
-      ms.word.store(0, std::memory_order_relaxed);  // consumed: the tick waits below must wait again
-      idle_ticks = 0;
+      idle_looks = 0;
       continue;
     }
-    futex_wait(&ms.word, 0, now_ns() + tick);
+    if (!any_running && now + tick < next) next = now + tick;
+    ms.sleep_until.store(next, std::memory_order_relaxed);
+    store_load_barrier();  // pairs with nudge_monitor's: we see its word, or it sees our deadline
+    if (poll_here && netpoll_claim_for_look(rt)) {
+      // A handshake with nudge_monitor: it stores `word`, then looks at
+      // in_poll; we store in_poll, then look at `word`.
+      ms.in_poll.store(true, std::memory_order_relaxed);
+      store_load_barrier();
+      if (ms.word.load(std::memory_order_relaxed) == 0 && next > now_ns()) netpoll_poll(rt, next);
+      ms.in_poll.store(false, std::memory_order_relaxed);
+      netpoll_release_after_look(rt);
+    } else if (next > now_ns()) {
+      futex_wait(&ms.word, 0, next);
+    }
   }
 }
 

@@ -29,6 +29,9 @@ struct monitor_view {
   std::int64_t slice_cpu = 0;                    // the thread's CPU time when the slice was first seen
   std::int64_t stuck_cpu = -1, stuck_since = 0;  // deadlock watch (report_if_stuck)
   bool stuck_reported = false;
+  unsigned retries = 0;  // signals sent for the current request without effect (backoff)
+  // Real-time throttling (preemption/rt_throttle.hpp).
+  std::int64_t rt_used = 0, rt_period_start = 0, rt_cpu_last = -1;
 };
 
 // The monitor thread of one runtime.
@@ -38,6 +41,15 @@ struct monitor_state {
   std::atomic<bool> idle{false};       // asleep on `word` until a worker runs a fiber
   std::atomic<std::uint32_t> word{0};  // its futex word
   std::atomic<std::uint64_t> signals_sent{0};
+  // When the monitor will next wake by itself (now_ns() time base): a thread
+  // that needs it sooner (a wake-up preemption to retry, a timer armed
+  // earlier) wakes it (nudge_monitor). Written by the monitor, read relaxed.
+  std::atomic<std::int64_t> sleep_until{0};
+  // Waiting in the netpoller rather than on `word` (every worker busy: the
+  // monitor polls for them), so a nudge must interrupt the poll.
+  std::atomic<bool> in_poll{false};
+  // Counters for runtime_stats (relaxed; several threads add to the first).
+  std::atomic<std::uint64_t> wakeup_preemptions{0}, wakeups{0}, rt_throttled{0};
 };
 
 // A worker leaving its idle loop to run a fiber, after storing its odd

@@ -42,7 +42,7 @@ inline void preempt_schedule_impl() noexcept {
   if (!meant_for_this_slice) return;
   runtime_enter(cpu);
   serve_global_first_after_preemption(w);
-  if (fiber_control* next = pick_next(w)) {
+  if (fiber_control* next = pick_next(w, true, preemption_min_rank(cpu->current, w))) {
     worker_counters::bump(w->counters.voluntary);
     switch_to(next, post_action{post_action::requeue});
   }
