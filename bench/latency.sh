@@ -106,15 +106,15 @@ run "jiffy none" "$bin/preempt_latency" --mode none --quantum-us "$quantum" $com
 run "jiffy full, hogs call now()" "$bin/preempt_latency" --mode full --hog-work clock --quantum-us "$quantum" \
   $common --csv --label "jiffy full (hogs call steady_clock::now())"
 run "jiffy full fifo" "$bin/preempt_latency" --mode full --policy fifo --quantum-us "$quantum" $common --csv \
-  --label "jiffy full, fifo sleeper"
+  --label "jiffy full - fifo sleeper"
 run "jiffy lazy fifo" "$bin/preempt_latency" --mode lazy --policy fifo --quantum-us "$quantum" $common --csv \
-  --label "jiffy lazy, fifo sleeper"
+  --label "jiffy lazy - fifo sleeper"
 run "jiffy full fifo, hogs call now()" "$bin/preempt_latency" --mode full --policy fifo --hog-work clock \
-  --quantum-us "$quantum" $common --csv --label "jiffy full, fifo sleeper (hogs call steady_clock::now())"
+  --quantum-us "$quantum" $common --csv --label "jiffy full - fifo sleeper (hogs call steady_clock::now())"
 run "jiffy full q=10ms" "$bin/preempt_latency" --mode full --quantum-us 10000 $common --csv \
-  --label "jiffy full, normal sleeper, q=10ms"
+  --label "jiffy full - normal sleeper - q=10ms"
 run "jiffy full fifo q=10ms" "$bin/preempt_latency" --mode full --policy fifo --quantum-us 10000 $common --csv \
-  --label "jiffy full, fifo sleeper, q=10ms"
+  --label "jiffy full - fifo sleeper - q=10ms"
 if [ -n "$go_bin" ]; then
   go_version=$("$go_cmd" env GOVERSION 2>/dev/null || echo go)
   run "Go" env GOMAXPROCS=1 "$go_bin" -procs 1 -seconds "$secs" -wakeups "$wakeups" -format csv \
@@ -183,7 +183,7 @@ function ms(us) { return sprintf("%.3f ms", us / 1000) }
 }
 function verdict(ok) { return ok ? "met" : "NOT met" }
 END {
-  full = "jiffy full (quantum " q " us)"; fifo = "jiffy full, fifo sleeper"
+  full = "jiffy full (quantum " q " us)"; fifo = "jiffy full - fifo sleeper"
   ct_fifo = "cyclictest SCHED_FIFO (priority 80)"; ct_other = "cyclictest SCHED_OTHER"
   print ""
   if (full in p99)
@@ -195,7 +195,7 @@ END {
   if ((full in p99) && (ct_other in p99))
     printf "Target (normal sleeper): p99 <= 2x cyclictest SCHED_OTHER p99 (%d us): %d us, %s\n",
       2 * p99[ct_other], p99[full], verdict(p99[full] <= 2 * p99[ct_other])
-  split("jiffy full, normal sleeper, q=10ms:" full ";jiffy full, fifo sleeper, q=10ms:" fifo, pairs, ";")
+  split("jiffy full - normal sleeper - q=10ms:" full ";jiffy full - fifo sleeper - q=10ms:" fifo, pairs, ";")
   for (i in pairs) {
     split(pairs[i], lr, ":")
     if ((lr[1] in p99) && (lr[2] in p99) && p99[lr[2]] > 0)

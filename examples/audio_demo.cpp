@@ -11,6 +11,10 @@
 //                             runtime switches there once the quantum is used
 //   full                      the bursts are preempted by signal once they have
 //                             run a quantum, wherever they are
+//   full/lazy, audio fifo 80  the audio fiber is a real-time fiber (SCHED_FIFO,
+//                             priority 80): its timer preempts a burst the
+//                             moment it is due, not when the burst's quantum
+//                             ends
 //
 // and the table shows the audio fiber's lateness — how long after its due time
 // each callback ran — and how many periods it missed: a callback that runs a
@@ -39,6 +43,7 @@ struct scenario {
   const char* name;
   jiffy::preempt_mode mode;
   bool cond_resched_in_work;
+  jiffy::sched_policy audio_policy = jiffy::sched_policy::normal;  // fifo: the audio fiber is real time
 };
 
 struct outcome {
@@ -79,7 +84,10 @@ outcome run(const scenario& s, seconds length, microseconds quantum) {
           jiffy::this_fiber::yield();
         }
       }));
-    jiffy::fiber audio = jiffy::spawn([&] {
+    jiffy::fiber_options audio_options{.policy = s.audio_policy,
+                                       .priority = s.audio_policy == jiffy::sched_policy::fifo ? 80 : 0,
+                                       .name = "audio"};
+    jiffy::fiber audio = jiffy::spawn(audio_options, [&] {
       auto start = steady_clock::now();
       auto due = start + period;
       while (due < start + length) {
@@ -148,6 +156,8 @@ int main(int argc, char** argv) {
       {"voluntary, no cond_resched", jiffy::preempt_mode::voluntary, false},
       {"voluntary + cond_resched", jiffy::preempt_mode::voluntary, true},
       {"full", jiffy::preempt_mode::full, false},
+      {"full, audio fifo 80", jiffy::preempt_mode::full, false, jiffy::sched_policy::fifo},
+      {"lazy, audio fifo 80", jiffy::preempt_mode::lazy, false, jiffy::sched_policy::fifo},
   };
   std::printf(
       "1 worker: an audio fiber due every 2 ms, 2 fibers computing 5 ms at a time; quantum %ld us, %ld s per model\n\n",

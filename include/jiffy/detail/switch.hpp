@@ -114,8 +114,13 @@ namespace jiffy::detail {
 // The current fiber gives up the CPU without becoming runnable; `act` (run
 // on the next context) is what makes it wakeable. Call inside runtime_enter.
 inline void park_current(post_action act) noexcept {
-  worker* w = this_cpu()->w;
+  cpu_local* cpu = this_cpu();
+  worker* w = cpu->w;
   worker_counters::bump(w->counters.parks);
+  // A switch while a preemption is requested is that preemption: the work
+  // it was requested for waits in the global queue (a fiber woken by a
+  // timer the monitor fired, or by the network), so serve that first.
+  if (cpu->need_resched.load(std::memory_order_relaxed)) serve_global_first_after_preemption(w);
   switch_to(pick_next(w, /*may_poll=*/false), act);
 }
 
@@ -124,6 +129,7 @@ inline void yield_fiber() noexcept {
   cpu_local* cpu = this_cpu();
   runtime_enter(cpu);
   worker* w = cpu->w;
+  if (cpu->need_resched.load(std::memory_order_relaxed)) serve_global_first_after_preemption(w);  // as in park_current
   cpu->need_resched.store(0, std::memory_order_relaxed);
   // sched_yield(): to a fiber of the same rank or higher, else keep running.
   if (fiber_control* next = pick_next(w, true, cpu->current->rank())) {

@@ -198,7 +198,14 @@ inline std::int64_t look_at_running_worker(runtime_core* rt, worker* w, std::uin
     }
     return next;
   }
-  std::int64_t limit = slice_limit(w, rt, w->running_sched.load(std::memory_order_relaxed), quantum, now);
+  std::uint64_t running = w->running_sched.load(std::memory_order_relaxed);
+  // A real-time fiber waits that outranks what runs: a wake-up preemption
+  // whose request missed its slice (the worker switched in between).
+  if (!w->rt_throttled.load(std::memory_order_relaxed) && rt->classes.top_rank() > running_rank(running)) {
+    if (request_wakeup_preemption(rt, w, slice)) plan(now + resched_retry_ns);
+    return next;
+  }
+  std::int64_t limit = slice_limit(w, rt, running, quantum, now);
   if (limit == 0) return next;  // nothing to make way for: the next arrival nudges us
   if (now - m.since < limit) {
     plan(m.since + limit);
@@ -221,6 +228,11 @@ inline std::int64_t look_at_running_worker(runtime_core* rt, worker* w, std::uin
     plan(now + tick);
   return next;
 }
+
+// How early the monitor wakes for a busy worker's timer, to spin the rest:
+// more than a futex wake-up's usual latency on a VM (cyclictest's SCHED_OTHER
+// p50 here is ~28 us).
+inline constexpr std::int64_t timer_lead_ns = 40000;
 
 inline void monitor_main(runtime_core* rt) noexcept {
   const std::int64_t quantum = std::chrono::duration_cast<std::chrono::nanoseconds>(rt->options.quantum).count();
@@ -249,6 +261,7 @@ inline void monitor_main(runtime_core* rt) noexcept {
     bool stranded = false;
     bool all_busy = true;
     bool throttling = false;
+    std::int64_t timer_due = no_deadline_ns;  // the earliest timer of a busy worker
     for (auto& wp : rt->workers) {
       worker* w = wp.get();
       monitor_view& m = w->monitor;
@@ -266,11 +279,18 @@ inline void monitor_main(runtime_core* rt) noexcept {
       if (!(slice & 1)) {  // in the scheduler loop: nothing to preempt
         m.slice = slice;
         all_busy = false;
+        // It fires its own timers while it idles, but it may be running a
+        // fiber by then: look again at its earliest one.
+        if (rt->mode.load(std::memory_order_relaxed) != preempt_mode::none && w->timers.earliest() < timer_due)
+          timer_due = w->timers.earliest();
+        if (timer_due < next) next = timer_due;
         continue;
       }
       any_running = true;
       t = look_at_running_worker(rt, w, slice, now, quantum, tick);
       if (t < next) next = t;
+      if (rt->mode.load(std::memory_order_relaxed) != preempt_mode::none && w->timers.earliest() < timer_due)
+        timer_due = w->timers.earliest();
     }
     // Every worker busy: the monitor waits in the netpoller for them (below),
     // so readiness makes its fiber runnable at once — and preempts a worker
@@ -296,6 +316,14 @@ inline void monitor_main(runtime_core* rt) noexcept {
       continue;
     }
     if (!any_running && now + tick < next) next = now + tick;
+    // A timer is the one deadline the monitor must meet to the microsecond
+    // (the sleeper's lateness is the monitor's): wake timer_lead_ns early,
+    // past the futex's own wake-up latency, and spin to the deadline.
+    std::int64_t spin_until = 0;
+    if (next == timer_due && next - now > timer_lead_ns) {
+      spin_until = next;
+      next -= timer_lead_ns;
+    }
     ms.sleep_until.store(next, std::memory_order_relaxed);
     store_load_barrier();  // pairs with nudge_monitor's: we see its word, or it sees our deadline
     if (poll_here && netpoll_claim_for_look(rt)) {
@@ -309,6 +337,7 @@ inline void monitor_main(runtime_core* rt) noexcept {
     } else if (next > now_ns()) {
       futex_wait(&ms.word, 0, next);
     }
+    while (spin_until && now_ns() < spin_until && ms.word.load(std::memory_order_relaxed) == 0) cpu_relax();
   }
 }
 

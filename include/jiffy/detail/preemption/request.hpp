@@ -133,7 +133,13 @@ inline worker* wakeup_target(runtime_core* rt, unsigned rank, std::uint64_t fibe
 // Asks worker w (running `slice`) to switch now on behalf of a more urgent
 // fiber; returns whether the request was made.
 inline bool request_wakeup_preemption(runtime_core* rt, worker* w, std::uint64_t slice) noexcept {
-  if (!raise_need_resched(w, slice)) return false;
+  if (!raise_need_resched(w, slice)) {
+    // The slice ended meanwhile; the worker may have picked something else
+    // than the fiber we preempt for. The monitor looks again shortly (and
+    // preempts for a waiting real-time fiber: monitor.hpp).
+    nudge_monitor(rt, now_ns() + resched_retry_ns);
+    return false;
+  }
   rt->monitor.wakeup_preemptions.fetch_add(1, std::memory_order_relaxed);
   worker* self = this_cpu()->w;
   std::int64_t now = now_ns();
