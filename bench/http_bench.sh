@@ -24,7 +24,14 @@
 #     The load client runs under SCHED_FIFO (chrt -f) when allowed, so the
 #     server's busy threads cannot delay its sends and reads: its own send lag
 #     is reported and stays far below the latencies measured.
-#  c. Every configuration runs once per round, ROUNDS rounds (default 3),
+#  c. /hello beside heavy requests, closed loop (PHASES including "closed"):
+#     bench/http_closed_loop, CLOSED_CONNECTIONS (default 16) keep-alive
+#     connections each sending its next request as soon as the last one was
+#     answered, 1 in HEAVY_EVERY /work?ms=HEAVY_MS, CLOSED_SECONDS (default
+#     10) after 1 s of warm-up: the server is saturated, and a /hello that
+#     becomes ready while the workers compute waits unless they are
+#     preempted. Against jiffy none | full | lazy and Go.
+#  d. Every configuration runs once per round, ROUNDS rounds (default 3),
 #     interleaved, each server started fresh for its run and stopped after
 #     (SIGTERM; a non-zero exit is reported). Medians over the rounds with
 #     the min-max spread are printed as markdown tables, with ratios, and
@@ -33,11 +40,12 @@
 #
 # Usage: bench/http_bench.sh            (from anywhere in the repository)
 #   Environment: ROUNDS, WRK_SECONDS, WRK_CONNECTIONS, WRK_THREADS, MIX_RATE,
-#   MIX_SECONDS, HEAVY_EVERY, HEAVY_MS, QUANTUM_US, WORKERS (server workers /
+#   MIX_SECONDS, HEAVY_EVERY, HEAVY_MS, CLOSED_CONNECTIONS, CLOSED_SECONDS, QUANTUM_US, WORKERS (server workers /
 #   GOMAXPROCS, default 2), SVG (output path; empty: no plot), OUT (raw
 #   results directory, default build/release/http_bench), WAIT_QUIET (before
 #   each run, wait up to this many seconds, default 0, for the machine's
 #   other load to fall under 10% of a CPU), SKIP_BUILD=1, PHASES ("wrk mix"),
+#   (PHASES default "wrk mix"; "wrk mix closed" adds c.)
 #   JIFFY_SERVER (another http_server binary to measure, e.g. one built
 #   against modified headers; default: the release preset's).
 #
@@ -57,6 +65,8 @@ mix_rate=${MIX_RATE:-2000}
 mix_seconds=${MIX_SECONDS:-10}
 heavy_every=${HEAVY_EVERY:-100}
 heavy_ms=${HEAVY_MS:-20}
+closed_conns=${CLOSED_CONNECTIONS:-16}
+closed_seconds=${CLOSED_SECONDS:-10}
 quantum=${QUANTUM_US:-1000}
 workers=${WORKERS:-2}
 svg=${SVG-docs/http_latency.svg}
@@ -82,11 +92,12 @@ bin=build/release
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   echo "== building (release preset): http_server http_load" >&2
   cmake --preset release >/dev/null
-  cmake --build --preset release --target http_server http_load -j2 >&2
+  cmake --build --preset release --target http_server http_load http_closed_loop -j2 >&2
 fi
 server=${JIFFY_SERVER:-$root/$bin/examples/http_server}
 load=$root/$bin/bench/http_load
-for p in "$server" "$load"; do
+closed_load=$root/$bin/bench/http_closed_loop
+for p in "$server" "$load" "$closed_load"; do
   [ -x "$p" ] || { echo "http_bench.sh: $p not found (build failed?)" >&2; exit 1; }
 done
 mkdir -p "$out"
@@ -248,6 +259,12 @@ run_one() {
     m0=$(machine_ticks)
     c0=$(awk '{ print $16 + $17 }' /proc/$$/stat)  # children's CPU so far
     wrk -t"$wrk_threads" -c"$wrk_conns" -d"${wrk_seconds}s" --latency "$url/hello" >"$log.out"
+  elif [ "$phase" = closed ]; then
+    s0=$(proc_ticks "$server_pid")
+    m0=$(machine_ticks)
+    c0=$(awk '{ print $16 + $17 }' /proc/$$/stat)
+    "$closed_load" --port "$port" --connections "$closed_conns" --duration "$closed_seconds" --warmup 1 \
+      --heavy-every "$heavy_every" --heavy-ms "$heavy_ms" --label "$config" >"$log.out"
   else
     s0=$(proc_ticks "$server_pid")
     m0=$(machine_ticks)
@@ -277,6 +294,11 @@ run_one() {
       "$cpu" >>"$runs"
     awk '/Requests\/sec|^ +99%/' "$log.out" | tr -s ' ' | tr '\n' ' ' | sed "s/^/   $config r$round: /" >&2
     echo >&2
+  elif [ "$phase" = closed ]; then
+    printf '{"phase": "closed", "config": "%s", "round": %s, %s, "load": %s}\n' "$config" "$round" "$cpu" \
+      "$(tr -d '\n' <"$log.out")" >>"$runs"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); h=d["hello"]; print("   %s r%s: /hello p50 %.3f p99 %.3f ms, %.0f req/s" % (sys.argv[2], sys.argv[3], h["p50_us"]/1e3, h["p99_us"]/1e3, d["rps"]))' \
+      "$log.out" "$config" "$round" >&2
   else
     printf '{"phase": "mix", "config": "%s", "round": %s, %s, "load": %s}\n' "$config" "$round" "$cpu" \
       "$(tr -d '\n' <"$log.out")" >>"$runs"
@@ -287,11 +309,16 @@ run_one() {
 
 wrk_configs=(jiffy-none jiffy-full go)
 mix_configs=(jiffy-none jiffy-voluntary jiffy-full go)
+closed_configs=(jiffy-none jiffy-full jiffy-lazy go)
 echo "== $(cut -d' ' -f1-3 /proc/loadavg) load average; $ncpu CPUs; load client: $client_sched" >&2
 for r in $(seq "$rounds"); do
   # Rotate the order each round, so no configuration always runs first.
   for phase in $phases; do
-    if [ "$phase" = wrk ]; then configs=("${wrk_configs[@]}"); else configs=("${mix_configs[@]}"); fi
+    case $phase in
+      wrk) configs=("${wrk_configs[@]}") ;;
+      closed) configs=("${closed_configs[@]}") ;;
+      *) configs=("${mix_configs[@]}") ;;
+    esac
     n=${#configs[@]}
     for i in $(seq 0 $((n - 1))); do
       c=${configs[$(((i + r - 1) % n))]}

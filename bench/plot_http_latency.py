@@ -29,15 +29,16 @@ NAMES = {
     "jiffy-none": "jiffy `none`",
     "jiffy-voluntary": "jiffy `voluntary`",
     "jiffy-full": "jiffy `full`",
+    "jiffy-lazy": "jiffy `lazy`",
     "go": "Go net/http",
 }
 PLAIN = {k: v.replace("`", "") for k, v in NAMES.items()}
-COLOURS = {"jiffy-none": "#d62728", "jiffy-voluntary": "#ff7f0e", "jiffy-full": "#1f77b4", "go": "#2ca02c"}
-ORDER = ["jiffy-none", "jiffy-voluntary", "jiffy-full", "go"]
+COLOURS = {"jiffy-none": "#d62728", "jiffy-voluntary": "#ff7f0e", "jiffy-full": "#1f77b4", "jiffy-lazy": "#9467bd", "go": "#2ca02c"}
+ORDER = ["jiffy-none", "jiffy-voluntary", "jiffy-full", "jiffy-lazy", "go"]
 
 
 def load(path):
-    meta, wrk, mix = {}, {}, {}
+    meta, wrk, mix, closed = {}, {}, {}, {}
     with open(path) as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
@@ -53,7 +54,9 @@ def load(path):
                 wrk.setdefault(r["config"], []).append(r)
             elif r["phase"] == "mix":
                 mix.setdefault(r["config"], []).append(r)
-    return meta, wrk, mix
+            elif r["phase"] == "closed":
+                closed.setdefault(r["config"], []).append(r)
+    return meta, wrk, mix, closed
 
 
 def med(xs):
@@ -107,6 +110,10 @@ def wrk_table(meta, wrk, out):
                    f"{spread(p50, lambda v: ms(v) + ' ms')} | {spread(p99, lambda v: ms(v) + ' ms')} | "
                    f"{med(cpus):.2f} | {med(eff):,.0f} | {errs} | {other_load(rs)} |")
     out.append("")
+    if "jiffy-full" in summary and "jiffy-none" in summary:
+        r = ratio(summary["jiffy-full"]["rps"], summary["jiffy-none"]["rps"])
+        out.append(f"- jiffy `full` vs `none` throughput: ×{r:.3f} (target ≥ 0.97: {'met' if r >= 0.97 else 'NOT met'})")
+        out.append("")
     if "go" in summary:
         go = summary["go"]
         for c in configs:
@@ -168,6 +175,47 @@ def mix_table(meta, mix, out):
             out.append(f"- /hello p99, `full` ÷ Go: ×{r:.2f} (target < 1: {'met' if r < 1 else 'NOT met'})")
         out.append("")
     return summary
+
+
+def closed_table(meta, closed, out):
+    """The saturated mixed load (bench/http_closed_loop): /hello latency while
+    every worker may be busy with /work requests."""
+    configs = [c for c in ORDER if c in closed]
+    if not configs:
+        return
+    first = closed[configs[0]][0]
+    load = first["load"]
+    rounds = max(len(closed[c]) for c in configs)
+    out.append(f"**/hello beside heavy requests, closed loop, saturated** (bench/http_closed_loop: "
+               f"{load['connections']} keep-alive connections, each sending its next request when the last answered; "
+               f"1 in {meta.get('heavy_every', '?')} is /work?ms={meta.get('heavy_ms', '?')}; {load['seconds']:g} s "
+               f"after 1 s of warm-up; {meta.get('workers', '?')} server workers / GOMAXPROCS, quantum "
+               f"{meta.get('quantum_us', '?')} µs; median of {rounds} interleaved rounds, min–max in brackets; "
+               "times in ms):")
+    out.append("")
+    out.append("| server | /hello p50 | /hello p99 | /hello p99.9 | /work p50 | requests/s | errors |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    p99 = {}
+    for c in configs:
+        rs = closed[c]
+        h = [r["load"]["hello"] for r in rs]
+        w = [r["load"]["work"] for r in rs]
+        p99[c] = med([x["p99_us"] for x in h])
+        errs = sum(x["errors"] for x in h) + sum(x["errors"] for x in w)
+        out.append(f"| {NAMES.get(c, c)} | {spread([x['p50_us'] for x in h], ms)} | "
+                   f"{spread([x['p99_us'] for x in h], ms)} | {spread([x['p999_us'] for x in h], ms)} | "
+                   f"{spread([x['p50_us'] for x in w], ms)} | "
+                   f"{spread([r['load']['rps'] for r in rs], lambda v: f'{v:,.0f}')} | {errs} |")
+    out.append("")
+    for c in ("jiffy-full", "jiffy-lazy"):
+        if c not in p99:
+            continue
+        for ref in ("jiffy-none", "go"):
+            if ref in p99:
+                ok = p99[c] <= p99[ref] / 10
+                out.append(f"- {NAMES.get(c, c)} /hello p99 vs {NAMES.get(ref, ref)}: ×{ratio(p99[c], p99[ref]):.3f} "
+                           f"(target ≤ 0.1: {'met' if ok else 'NOT met'})")
+    out.append("")
 
 
 def machine_note(meta, wrk, mix, out):
@@ -335,14 +383,15 @@ def main():
     ap.add_argument("runs", help="runs.jsonl written by bench/http_bench.sh")
     ap.add_argument("--svg", help="write the plot here")
     a = ap.parse_args()
-    meta, wrk, mix = load(a.runs)
+    meta, wrk, mix, closed = load(a.runs)
     out = []
     wrk_table(meta, wrk, out)
     mix_table(meta, mix, out)
+    closed_table(meta, closed, out)
     machine_note(meta, wrk, mix, out)
     print("\n".join(out))
     if a.svg:
-        if not mix and not wrk:
+        if not mix and not wrk and not closed:
             sys.exit("plot_http_latency.py: no runs to plot")
         svg_plot(a.svg, meta, wrk, mix)
         print(f"(plot written to {a.svg})")

@@ -32,7 +32,7 @@
 //    echo_server, as is the connection bookkeeping, connection_server.hpp).
 //  * Prints exactly "listening on ADDRESS:PORT" (flushed) once it accepts.
 //
-// Usage: http_server [--port P] [--address A] [--workers W] [--preempt none|voluntary|full]
+// Usage: http_server [--port P] [--address A] [--workers W] [--preempt none|voluntary|full|lazy]
 //                    [--quantum-us Q] [--log-requests] [--help]
 #include "common/cli.hpp"
 #include "common/connection_server.hpp"
@@ -72,12 +72,12 @@ struct config {
 
 const examples::cli::program program{
     "http_server",
-    "usage: http_server [--port P] [--address A] [--workers W] [--preempt none|voluntary|full]\n"
+    "usage: http_server [--port P] [--address A] [--workers W] [--preempt none|voluntary|full|lazy]\n"
     "                   [--quantum-us Q] [--log-requests]\n"
     "  --port P          TCP port, 0..65535; 0 picks a free one (default 8080)\n"
     "  --address A       IPv4 or IPv6 address to listen on (default 127.0.0.1)\n"
     "  --workers W       worker threads, 1..1024 (default: one per hardware thread)\n"
-    "  --preempt M       preemption model: none, voluntary or full (default full)\n"
+    "  --preempt M       preemption model: none, voluntary, full or lazy (default full)\n"
     "  --quantum-us Q    preemption quantum in microseconds, 50..10000000 (default 1000)\n"
     "  --log-requests    print \"METHOD TARGET\" on stdout as each request starts\n"
     "Routes: GET/HEAD /hello, GET/HEAD /work?ms=N (computes N ms, 0..10000, without yielding).\n"
@@ -335,7 +335,8 @@ jiffy::preempt_mode parse_preempt(examples::cli::arguments& args) {
   if (t == "none") return jiffy::preempt_mode::none;
   if (t == "voluntary") return jiffy::preempt_mode::voluntary;
   if (t == "full") return jiffy::preempt_mode::full;
-  args.reject("--preempt needs none, voluntary or full" + args.got(text));
+  if (t == "lazy") return jiffy::preempt_mode::lazy;
+  args.reject("--preempt needs none, voluntary, full or lazy" + args.got(text));
 }
 
 config parse_command_line(int argc, char** argv) {

@@ -431,7 +431,7 @@ TEST_CASE("http_server and echo_server reject bad arguments with exit status 2 a
       {JIFFY_HTTP_SERVER_PATH, {"--port"}, "--port needs"},
       {JIFFY_HTTP_SERVER_PATH, {"--workers", "0"}, "--workers needs"},
       {JIFFY_HTTP_SERVER_PATH, {"--workers", "two"}, "--workers needs"},
-      {JIFFY_HTTP_SERVER_PATH, {"--preempt", "sometimes"}, "--preempt needs none, voluntary or full"},
+      {JIFFY_HTTP_SERVER_PATH, {"--preempt", "sometimes"}, "--preempt needs none, voluntary, full or lazy"},
       {JIFFY_HTTP_SERVER_PATH, {"--quantum-us", "10"}, "--quantum-us needs a whole number from 50"},
       {JIFFY_HTTP_SERVER_PATH, {"--address", "localhost"}, "--address needs an IPv4 or IPv6 address"},
       {JIFFY_HTTP_SERVER_PATH, {"--frobnicate"}, "unknown option '--frobnicate'"},
