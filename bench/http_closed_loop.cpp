@@ -150,13 +150,13 @@ std::int64_t percentile(std::vector<std::int64_t>& v, double p) {
 
 void print_kind(const char* name, kind_record& r, bool last) {
   std::int64_t mx = r.latency_ns.empty() ? 0 : *std::max_element(r.latency_ns.begin(), r.latency_ns.end());
-  std::printf("\"%s\": {\"count\": %zu, \"errors\": %llu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, "
-              "\"max_us\": %.1f}%s",
-              name, r.latency_ns.size(), static_cast<unsigned long long>(r.errors),
-              static_cast<double>(percentile(r.latency_ns, 0.5)) / 1e3,
-              static_cast<double>(percentile(r.latency_ns, 0.99)) / 1e3,
-              static_cast<double>(percentile(r.latency_ns, 0.999)) / 1e3, static_cast<double>(mx) / 1e3,
-              last ? "" : ", ");
+  std::printf(
+      "\"%s\": {\"count\": %zu, \"errors\": %llu, \"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, "
+      "\"max_us\": %.1f}%s",
+      name, r.latency_ns.size(), static_cast<unsigned long long>(r.errors),
+      static_cast<double>(percentile(r.latency_ns, 0.5)) / 1e3,
+      static_cast<double>(percentile(r.latency_ns, 0.99)) / 1e3,
+      static_cast<double>(percentile(r.latency_ns, 0.999)) / 1e3, static_cast<double>(mx) / 1e3, last ? "" : ", ");
 }
 
 }  // namespace
@@ -166,8 +166,10 @@ int main(int argc, char** argv) {
   const std::string hello = "GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n";
   const std::string work = "GET /work?ms=" + std::to_string(o.heavy_ms) + " HTTP/1.1\r\nHost: bench\r\n\r\n";
   auto start = clock_type::now();
-  auto measure_from = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.warmup_s));
-  auto stop_at = measure_from + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.duration_s));
+  auto measure_from =
+      start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.warmup_s));
+  auto stop_at =
+      measure_from + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(o.duration_s));
   std::vector<kind_record> hello_rec(static_cast<std::size_t>(o.connections)), work_rec(hello_rec.size());
   std::atomic<int> failed_connects{0};
   std::vector<std::thread> threads;

@@ -14,6 +14,12 @@
 //    the preempt count instead: every runtime path raises it.
 //  * Sanitizer runtimes that Clang links into the executable are forbidden
 //    too (found by symbol name), for the same reason as libc.
+//  * The vDSO is judged by its caller (preemptible_at): its code takes no
+//    lock and keeps no state across a call, so interrupting it is
+//    interrupting the call site. The program's clock reads call it directly
+//    (platform/clock_interposition.hpp), so a loop around
+//    steady_clock::now() is preemptible there too. Where the caller cannot
+//    be told (AArch64, a frame it cannot read) the vDSO is not preemptible.
 //  * The table is read by the signal handler without locks: an entry is
 //    written in full before the count that publishes it (release/acquire).
 //    Entries are never removed; forbidding a range that was allowed adds an
@@ -24,6 +30,8 @@
 #include <jiffy/detail/preempt_count.hpp>
 
 #include <jiffy/detail/platform/image.hpp>
+#include <jiffy/detail/platform/signals.hpp>
+#include <jiffy/detail/platform/vdso.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -98,9 +106,11 @@ class safe_point_table {
   void ensure_defaults() noexcept {
     std::call_once(defaults_, [this] {
       add_module(nullptr, true);
-      // Not the vDSO, although its clock reads take no locks: libraries call
-      // it while holding theirs (a sanitizer allocator reads the clock under
-      // its lock), and the interrupted PC cannot tell who called.
+      // Not the vDSO as such, although its clock reads take no locks:
+      // libraries call it while holding theirs (a sanitizer allocator reads
+      // the clock under its lock). A vDSO PC is judged by its caller instead
+      // (preemptible_at, below), found here once, outside any handler.
+      (void)vdso::get();
 #if JIFFY_ASAN || JIFFY_TSAN
       forbid_sanitizer_runtime();
 #endif
@@ -164,5 +174,17 @@ class safe_point_table {
   std::atomic<unsigned> count_{0};
   code_range ranges_[capacity];
 };
+
+// Whether the instruction a signal interrupted (its ucontext) is an
+// async-safe point: allowed by the table, or in the vDSO called from an
+// instruction the table allows.
+inline bool preemptible_at(const void* ucontext) noexcept {
+  const safe_point_table& t = safe_point_table::get();
+  std::uintptr_t pc = interrupted_pc(ucontext);
+  if (t.allows(pc)) return true;
+  if (!vdso::get().contains(pc)) return false;
+  std::uintptr_t caller = vdso_caller(ucontext);
+  return caller != 0 && t.allows(caller);
+}
 
 }  // namespace jiffy::detail

@@ -24,6 +24,7 @@
 #include <jiffy/detail/cpu_local.hpp>
 #include <jiffy/detail/diag.hpp>
 #include <jiffy/detail/pick.hpp>
+#include <jiffy/detail/platform/clock_interposition.hpp>
 #include <jiffy/detail/platform/lock_interposition.hpp>
 #include <jiffy/detail/platform/signals.hpp>
 #include <jiffy/detail/preempt_count.hpp>
@@ -75,7 +76,7 @@ inline void preempt_signal_handler(int sig, signal_info* info, void* ucv) noexce
               preempt_stack_headroom;
   // in_std_call_once: std::call_once's callable sits in a thread-local
   // until it returns (platform/lock_interposition.hpp).
-  if (in_atomic(cpu) || !room || in_std_call_once() || !safe_point_table::get().allows(interrupted_pc(ucv))) {
+  if (in_atomic(cpu) || !room || in_std_call_once() || !preemptible_at(ucv)) {
     // Deferred: need_resched stays set for the next preemption point.
     worker_counters::bump(w->counters.deferred);
     errno = saved_errno;

@@ -175,8 +175,13 @@ inline void wakeup_preempt(runtime_core* rt, const wakeup_candidate& c) noexcept
   // fair fibers wait for the quantum (PREEMPT_LAZY).
   if (c.rank == rank_fair && (!c.woken || c.policy == sched_policy::batch || mode == preempt_mode::lazy)) return;
   if (!c.home && idle_worker_available(rt)) return;
-  std::uint64_t slice = 0;
-  if (worker* w = wakeup_target(rt, c.rank, c.id, c.home, slice)) (void)request_wakeup_preemption(rt, w, slice);
+  // A target that switched between our look and our request may have
+  // picked something else (or this very fiber): look again, a few times.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::uint64_t slice = 0;
+    worker* w = wakeup_target(rt, c.rank, c.id, c.home, slice);
+    if (!w || request_wakeup_preemption(rt, w, slice)) return;
+  }
 }
 
 }  // namespace jiffy::detail
