@@ -85,12 +85,20 @@ struct os_poller {
     return n < 0 ? 0 : n;
   }
 
+  // Whether a wait's deadline is kept to the nanosecond (epoll_pwait2 known
+  // to work), not rounded up to a millisecond.
+  static bool precise_timeouts() noexcept { return pwait2_state().load(std::memory_order_relaxed) == 1; }
+
  private:
+  static std::atomic<int>& pwait2_state() noexcept {
+    static std::atomic<int> state{-1};  // -1 unknown, 0 no, 1 yes
+    return state;
+  }
   // epoll_pwait2 (nanosecond timeouts, Linux 5.11+) where the kernel has it;
   // epoll_wait (milliseconds, rounded up) where it answers ENOSYS — older
   // kernels, and qemu-user.
   int wait_until(epoll_event* events, int max, std::int64_t deadline) const noexcept {
-    static std::atomic<int> have_pwait2{-1};  // -1 unknown, 0 no, 1 yes
+    std::atomic<int>& have_pwait2 = pwait2_state();
     std::int64_t left = 0;
     timespec ts{};
     if (deadline != no_deadline_ns) {

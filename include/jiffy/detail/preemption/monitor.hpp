@@ -297,6 +297,13 @@ inline void monitor_main(runtime_core* rt) noexcept {
     // for it if it outranks what runs — rather than at some worker's next
     // switch.
     bool poll_here = all_busy && rt->poller.os.is_open();
+    if (poll_here && !rt->poller.os.precise_timeouts()) {
+      // No nanosecond poll: look without waiting, every half quantum.
+      std::int64_t stale = quantum / 2 < 10000000 ? quantum / 2 : 10000000;
+      netpoll_if_stale(rt, stale);
+      if (now + stale < next) next = now + stale;
+      poll_here = false;
+    }
     if (stranded && rt->sleepers.load(std::memory_order_relaxed) > 0 &&
         rt->spinning.load(std::memory_order_relaxed) == 0)
       wake_one_idle(rt);
@@ -326,7 +333,10 @@ inline void monitor_main(runtime_core* rt) noexcept {
     }
     ms.sleep_until.store(next, std::memory_order_relaxed);
     store_load_barrier();  // pairs with nudge_monitor's: we see its word, or it sees our deadline
-    if (poll_here && netpoll_claim_for_look(rt)) {
+    // (Only where the poll keeps a deadline to the nanosecond: epoll_wait
+    // rounds up to a millisecond, which would stretch every short sleep —
+    // kernels before 5.11, qemu-user.)
+    if (poll_here && rt->poller.os.precise_timeouts() && netpoll_claim_for_look(rt)) {
       // A handshake with nudge_monitor: it stores `word`, then looks at
       // in_poll; we store in_poll, then look at `word`.
       ms.in_poll.store(true, std::memory_order_relaxed);
