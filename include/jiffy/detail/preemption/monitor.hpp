@@ -261,7 +261,8 @@ inline void monitor_main(runtime_core* rt) noexcept {
     bool stranded = false;
     bool all_busy = true;
     bool throttling = false;
-    std::int64_t timer_due = no_deadline_ns;  // the earliest timer of a busy worker
+    std::int64_t timer_due = no_deadline_ns;  // the earliest timer of any worker
+    const bool firing_timers = rt->mode.load(std::memory_order_relaxed) != preempt_mode::none;
     for (auto& wp : rt->workers) {
       worker* w = wp.get();
       monitor_view& m = w->monitor;
@@ -276,22 +277,19 @@ inline void monitor_main(runtime_core* rt) noexcept {
       std::int64_t t = account_rt_time(rt, w, budget, now, others_wait);
       if (t != no_deadline_ns) throttling = true;  // a period end to watch for, even with every worker idle
       if (t < next) next = t;
+      // Every worker's earliest timer: a busy one's the monitor fires; an
+      // idle one fires its own, but it may be running a fiber by then.
+      if (firing_timers && w->timers.earliest() < timer_due) timer_due = w->timers.earliest();
       if (!(slice & 1)) {  // in the scheduler loop: nothing to preempt
         m.slice = slice;
         all_busy = false;
-        // It fires its own timers while it idles, but it may be running a
-        // fiber by then: look again at its earliest one.
-        if (rt->mode.load(std::memory_order_relaxed) != preempt_mode::none && w->timers.earliest() < timer_due)
-          timer_due = w->timers.earliest();
-        if (timer_due < next) next = timer_due;
         continue;
       }
       any_running = true;
       t = look_at_running_worker(rt, w, slice, now, quantum, tick);
       if (t < next) next = t;
-      if (rt->mode.load(std::memory_order_relaxed) != preempt_mode::none && w->timers.earliest() < timer_due)
-        timer_due = w->timers.earliest();
     }
+    if (timer_due < next) next = timer_due;
     // Every worker busy: the monitor waits in the netpoller for them (below),
     // so readiness makes its fiber runnable at once — and preempts a worker
     // for it if it outranks what runs — rather than at some worker's next
