@@ -234,6 +234,23 @@ inline std::int64_t look_at_running_worker(runtime_core* rt, worker* w, std::uin
 // p50 here is ~28 us).
 inline constexpr std::int64_t timer_lead_ns = 40000;
 
+// The netpoller wait: `no_poll` = none, sleep on the futex instead.
+inline constexpr std::int64_t no_poll = -1;
+
+// How long the monitor may wait in the netpoller on its way to `deadline`.
+// Where the poll keeps a deadline to the nanosecond (epoll_pwait2), all the
+// way. Where it rounds up to a millisecond (kernels before 5.11, qemu-user),
+// only the whole milliseconds short of it, less a margin for the rounding
+// and the timer slack, so it never wakes late; the rest, under a
+// millisecond, is slept on the futex, and the next look polls again.
+inline std::int64_t poll_deadline_for(runtime_core* rt, std::int64_t deadline) noexcept {
+  if (rt->poller.os.precise_timeouts() || deadline == no_deadline_ns) return deadline;
+  constexpr std::int64_t ms = 1000000, margin = 200000;
+  std::int64_t now = now_ns();
+  std::int64_t whole_ms = (deadline - now - margin) / ms;
+  return whole_ms >= 1 ? now + whole_ms * ms : no_poll;
+}
+
 inline void monitor_main(runtime_core* rt) noexcept {
   const std::int64_t quantum = std::chrono::duration_cast<std::chrono::nanoseconds>(rt->options.quantum).count();
   std::int64_t tick = quantum / 4;
@@ -295,13 +312,6 @@ inline void monitor_main(runtime_core* rt) noexcept {
     // for it if it outranks what runs — rather than at some worker's next
     // switch.
     bool poll_here = all_busy && rt->poller.os.is_open();
-    if (poll_here && !rt->poller.os.precise_timeouts()) {
-      // No nanosecond poll: look without waiting, every half quantum.
-      std::int64_t stale = quantum / 2 < 10000000 ? quantum / 2 : 10000000;
-      netpoll_if_stale(rt, stale);
-      if (now + stale < next) next = now + stale;
-      poll_here = false;
-    }
     if (stranded && rt->sleepers.load(std::memory_order_relaxed) > 0 &&
         rt->spinning.load(std::memory_order_relaxed) == 0)
       wake_one_idle(rt);
@@ -331,15 +341,14 @@ inline void monitor_main(runtime_core* rt) noexcept {
     }
     ms.sleep_until.store(next, std::memory_order_relaxed);
     store_load_barrier();  // pairs with nudge_monitor's: we see its word, or it sees our deadline
-    // (Only where the poll keeps a deadline to the nanosecond: epoll_wait
-    // rounds up to a millisecond, which would stretch every short sleep —
-    // kernels before 5.11, qemu-user.)
-    if (poll_here && rt->poller.os.precise_timeouts() && netpoll_claim_for_look(rt)) {
+    std::int64_t poll_until = poll_here ? poll_deadline_for(rt, next) : no_poll;
+    if (poll_until == no_poll && poll_here) netpoll_if_stale(rt, quantum / 2 < 10000000 ? quantum / 2 : 10000000);
+    if (poll_until != no_poll && netpoll_claim_for_look(rt)) {
       // A handshake with nudge_monitor: it stores `word`, then looks at
       // in_poll; we store in_poll, then look at `word`.
       ms.in_poll.store(true, std::memory_order_relaxed);
       store_load_barrier();
-      if (ms.word.load(std::memory_order_relaxed) == 0 && next > now_ns()) netpoll_poll(rt, next);
+      if (ms.word.load(std::memory_order_relaxed) == 0 && poll_until > now_ns()) netpoll_poll(rt, poll_until);
       ms.in_poll.store(false, std::memory_order_relaxed);
       netpoll_release_after_look(rt);
     } else if (next > now_ns()) {
