@@ -18,6 +18,11 @@
 #   jiffy none                   --mode none
 #   jiffy full/lazy fifo         --policy fifo: the sleeper is a SCHED_FIFO
 #                                fiber (priority 50); the hogs stay normal
+#   ... monitor SCHED_FIFO 80    --monitor-priority 80: jiffy's monitor (its
+#                                timer interrupt) runs SCHED_FIFO, as
+#                                cyclictest's thread does (needs root or
+#                                RLIMIT_RTPRIO; else the row says it ran
+#                                with an ordinary monitor)
 #   ... q=10ms                   the full rows again at a 10 ms quantum:
 #                                wake-up preemption makes lateness
 #                                independent of the quantum
@@ -111,6 +116,10 @@ run "jiffy lazy fifo" "$bin/preempt_latency" --mode lazy --policy fifo --quantum
   --label "jiffy lazy - fifo sleeper"
 run "jiffy full fifo, hogs call now()" "$bin/preempt_latency" --mode full --policy fifo --hog-work clock \
   --quantum-us "$quantum" $common --csv --label "jiffy full - fifo sleeper (hogs call steady_clock::now())"
+run "jiffy full, monitor fifo" "$bin/preempt_latency" --mode full --monitor-priority 80 --quantum-us "$quantum" \
+  $common --csv --label "jiffy full (monitor SCHED_FIFO 80)"
+run "jiffy full fifo, monitor fifo" "$bin/preempt_latency" --mode full --policy fifo --monitor-priority 80 \
+  --quantum-us "$quantum" $common --csv --label "jiffy full - fifo sleeper (monitor SCHED_FIFO 80)"
 run "jiffy full q=10ms" "$bin/preempt_latency" --mode full --quantum-us 10000 $common --csv \
   --label "jiffy full - normal sleeper - q=10ms"
 run "jiffy full fifo q=10ms" "$bin/preempt_latency" --mode full --policy fifo --quantum-us 10000 $common --csv \
@@ -202,6 +211,13 @@ END {
       printf "Target (quantum 1 ms -> 10 ms within +-30%%): %s: %d -> %d us, %s\n", lr[2], p99[lr[2]], p99[lr[1]],
         verdict(p99[lr[1]] <= 1.3 * p99[lr[2]] && p99[lr[1]] >= 0.7 * p99[lr[2]])
   }
+  mfifo = "jiffy full - fifo sleeper (monitor SCHED_FIFO 80)"; mfull = "jiffy full (monitor SCHED_FIFO 80)"
+  if ((mfifo in p99) && (ct_fifo in p99))
+    printf "Target (fifo sleeper, monitor SCHED_FIFO): p99 <= 2x cyclictest SCHED_FIFO p99 (%d us) and <= 150 us: %d us, %s\n",
+      2 * p99[ct_fifo], p99[mfifo], verdict(p99[mfifo] <= 2 * p99[ct_fifo] && p99[mfifo] <= 150)
+  if ((mfull in p99) && (ct_other in p99))
+    printf "Target (normal sleeper, monitor SCHED_FIFO): p99 <= 2x cyclictest SCHED_OTHER p99 (%d us): %d us, %s\n",
+      2 * p99[ct_other], p99[mfull], verdict(p99[mfull] <= 2 * p99[ct_other])
   clock = "jiffy full (hogs call steady_clock::now())"
   if ((clock in p99) && (full in p99))
     printf "Target (hogs call now()): p99 <= 2x the pure-hog p99 (%d us): %d us, %s\n", 2 * p99[full], p99[clock],

@@ -5,6 +5,7 @@
 //                        [--seconds S] [--wakeups N] [--hogs N] [--sleep-us N]
 //                        [--hog-work add|clock] [--cond-resched]
 //                        [--policy normal|batch|fifo|rr] [--priority N]
+//                        [--monitor-priority N]
 //                        [--label TEXT] [--csv | --json] [--samples FILE]
 //                        [--diagnose]
 //
@@ -77,8 +78,8 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr const char* kSynopsis =
     "[--mode none|voluntary|full] [--quantum-us N] [--seconds S] [--wakeups N] [--hogs N] [--sleep-us N]\n"
-    "[--hog-work add|clock] [--cond-resched] [--policy P] [--priority N] [--label TEXT] [--csv | --json] [--samples "
-    "FILE] [--diagnose]";
+    "[--hog-work add|clock] [--cond-resched] [--policy P] [--priority N] [--monitor-priority N]\n"
+    "[--label TEXT] [--csv | --json] [--samples FILE] [--diagnose]";
 
 constexpr const char* kHelp =
     "How late a sleeping fiber wakes up among fibers that never yield, on one worker\n"
@@ -86,6 +87,7 @@ constexpr const char* kHelp =
     "  --mode M        preemption model: none, voluntary, full or lazy (default full)\n"
     "  --policy P      the sleeper's scheduling class: normal (default), batch, fifo, rr\n"
     "  --priority N    its priority, 1-99 for fifo and rr (default 50 for them)\n"
+    "  --monitor-priority N  runtime_options::monitor_priority: 1-99 runs the monitor SCHED_FIFO (default 0)\n"
     "  --quantum-us N  the runtime's quantum in us (default 1000)\n"
     "  --hog-work W    add: a counter only (default); clock: also steady_clock::now()\n"
     "  --cond-resched  the hogs call jiffy::cond_resched() every iteration\n"
@@ -99,6 +101,7 @@ struct options : bench::workload_options {
   bool cond_resched = false;
   jiffy::sched_policy policy = jiffy::sched_policy::normal;
   int priority = 0;
+  int monitor_priority = 0;
   bool diagnose = false;
   std::string samples_file;
 };
@@ -119,6 +122,8 @@ bool parse_own_option(bench::cli::args& args, options& o) {
     o.policy = by_index[args.choice({"normal", "batch", "fifo", "rr"})];
   } else if (args.is("--priority"))
     o.priority = static_cast<int>(args.integer(1, 99));
+  else if (args.is("--monitor-priority"))
+    o.monitor_priority = static_cast<int>(args.integer(0, 99));
   else if (args.is("--samples"))
     o.samples_file = args.text();
   else if (args.is("--diagnose"))
@@ -141,7 +146,8 @@ options parse(int argc, char** argv) {
               (o.policy != jiffy::sched_policy::normal
                    ? std::string(" ") + (real_time ? (o.policy == jiffy::sched_policy::fifo ? "fifo" : "rr") : "batch")
                    : std::string()) +
-              (o.hog_clock ? " (hogs call now())" : "") + " q=" + std::to_string(o.quantum_us) + "us";
+              (o.hog_clock ? " (hogs call now())" : "") + " q=" + std::to_string(o.quantum_us) + "us" +
+              (o.monitor_priority ? " monitor fifo " + std::to_string(o.monitor_priority) : "");
   }
   return o;
 }
@@ -250,7 +256,10 @@ int main(int argc, char** argv) {
   std::uint64_t work_total = 0;
   jiffy::runtime_stats stats;
   {
-    jiffy::runtime rt({.workers = 1, .preempt = o.mode, .quantum = std::chrono::microseconds(o.quantum_us)});
+    jiffy::runtime rt({.workers = 1,
+                       .preempt = o.mode,
+                       .quantum = std::chrono::microseconds(o.quantum_us),
+                       .monitor_priority = o.monitor_priority});
     started = clock_type::now();
     jiffy::fiber sleeper = rt.spawn({.policy = o.policy, .priority = o.priority}, [&] {
       int worker_fd = -1, monitor_fd = -1, monitor_stat_fd = -1;

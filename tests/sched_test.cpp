@@ -13,6 +13,11 @@
 #include <jiffy/jiffy.hpp>
 
 #include <doctest/doctest.h>
+#include <dirent.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -443,4 +448,61 @@ TEST_CASE("spawning with bad fiber_options stops with a message naming the field
   });
   CHECK(r.signal == SIGABRT);
   CHECK(r.err.find("jiffy::spawn_pinned(): worker 3 does not exist (the runtime has 1)") != std::string::npos);
+}
+
+namespace {
+
+// How many of this process's threads run SCHED_FIFO.
+int threads_under_sched_fifo() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/task");
+  REQUIRE(d != nullptr);
+  while (dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.' && ::sched_getscheduler(std::atoi(e->d_name)) == SCHED_FIFO) ++n;
+  ::closedir(d);
+  return n;
+}
+
+// Takes CAP_SYS_NICE out of this process's effective set and sets
+// RLIMIT_RTPRIO to 0: SCHED_FIFO is then refused even to root.
+void forbid_realtime_threads() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
+  REQUIRE(::syscall(SYS_capget, &header, data) == 0);
+  data[CAP_TO_INDEX(CAP_SYS_NICE)].effective &= ~CAP_TO_MASK(CAP_SYS_NICE);
+  REQUIRE(::syscall(SYS_capset, &header, data) == 0);
+  rlimit none{0, 0};
+  REQUIRE(::setrlimit(RLIMIT_RTPRIO, &none) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("monitor_priority runs the monitor SCHED_FIFO where permitted, and says so where it is refused") {
+  // Permitted or not here, the runtime reports the priority in force, and
+  // that many threads run SCHED_FIFO (the monitor, or none).
+  auto r = test::run_in_child([] {
+    jiffy::runtime rt({.workers = 1, .monitor_priority = 10});
+    int in_force = rt.options().monitor_priority;
+    bool consistent = threads_under_sched_fifo() == (in_force == 10 ? 1 : 0);
+    std::_Exit(consistent && (in_force == 10 || in_force == 0) ? in_force : 100);
+  });
+  REQUIRE(r.exited);
+  CHECK((r.exit_code == 10 || r.exit_code == 0));
+  if (r.exit_code == 0) CHECK(r.err.find("monitor_priority 10 refused") != std::string::npos);
+  // Refused: the runtime still starts, with an ordinary monitor, and says why.
+  r = test::run_in_child([] {
+    forbid_realtime_threads();
+    jiffy::runtime rt({.workers = 1, .monitor_priority = 10});
+    rt.block_on([] {});
+    std::_Exit(rt.options().monitor_priority == 0 && threads_under_sched_fifo() == 0 ? 0 : 1);
+  });
+  CHECK(r.exited);
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("jiffy: runtime_options::monitor_priority 10 refused (not permitted: needs CAP_SYS_NICE or "
+                   "RLIMIT_RTPRIO): the monitor runs as an ordinary thread") != std::string::npos);
+  // Out of range: stops before anything starts, naming the value.
+  r = test::run_in_child([] { jiffy::runtime rt({.workers = 1, .monitor_priority = 100}); });
+  CHECK(r.signal == SIGABRT);
+  CHECK(r.err.find("runtime_options::monitor_priority must be 0 (an ordinary thread) or 1-99 (SCHED_FIFO), got 100") !=
+        std::string::npos);
 }

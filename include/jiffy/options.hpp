@@ -53,6 +53,15 @@ struct runtime_options {
   // no throttling.
   std::chrono::microseconds rt_runtime{950000};
   std::chrono::microseconds rt_period{1000000};
+  // The monitor is jiffy's timer interrupt: it sends the preemption signals
+  // and fires due timers while every worker computes. As an ordinary thread
+  // beside busy workers the kernel may run it a millisecond or more late, and
+  // every wake-up it serves with it. 1-99: it runs SCHED_FIFO at that
+  // priority, ahead of every ordinary thread (as cyclictest does; needs
+  // CAP_SYS_NICE or RLIMIT_RTPRIO; refused, it stays ordinary, says so once
+  // on stderr, and options() reports 0). It sleeps between deadlines and
+  // spins at most a few tens of microseconds before one. 0: ordinary.
+  int monitor_priority = 0;
 };
 
 // Counters since the runtime started. Each is summed over workers; a

@@ -88,6 +88,7 @@
 
 #include <jiffy/detail/diag.hpp>
 #include <jiffy/detail/platform/futex.hpp>
+#include <jiffy/detail/platform/thread.hpp>
 #include <jiffy/detail/platform/signals.hpp>
 #include <jiffy/detail/preemption/handler.hpp>
 #include <jiffy/detail/preemption/monitor.hpp>
@@ -98,6 +99,7 @@
 #include <jiffy/options.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <thread>
@@ -110,6 +112,11 @@ inline void validate_preemption_options(const runtime_options& o) {
   if (static_cast<unsigned>(o.preempt) > static_cast<unsigned>(preempt_mode::lazy)) {
     message m;
     fatal(m.text("jiffy: preempt_mode value ").number(static_cast<unsigned>(o.preempt)).text(" is not a preempt_mode"));
+  }
+  if (o.monitor_priority < 0 || o.monitor_priority > 99) {
+    message m;
+    fatal(m.text("jiffy: runtime_options::monitor_priority must be 0 (an ordinary thread) or 1-99 (SCHED_FIFO), got ")
+              .signed_number(o.monitor_priority));
   }
   if (o.rt_runtime.count() < 0 || o.rt_period.count() <= 0) {
     message m;
@@ -144,6 +151,20 @@ inline void start_preemption(runtime_core* rt) {
   if (signals_preempt(rt->options.preempt)) install_preempt_handler(rt->options.preempt_signal);
   safe_point_table::get().ensure_defaults();
   rt->monitor.thread = std::thread([rt] { monitor_main(rt); });
+  // Set from here, before the runtime is handed out, so options() reads the
+  // priority in force without a race.
+  if (int prio = rt->options.monitor_priority; prio > 0) {
+    if (int err = make_thread_realtime(rt->monitor.thread.native_handle(), prio)) {
+      message m;
+      m.text("jiffy: runtime_options::monitor_priority ").number(static_cast<unsigned>(prio)).text(" refused (");
+      if (err == EPERM)
+        m.text("not permitted: needs CAP_SYS_NICE or RLIMIT_RTPRIO");
+      else
+        m.text("error ").number(static_cast<unsigned>(err));
+      m.text("): the monitor runs as an ordinary thread").write_line();
+      rt->options.monitor_priority = 0;
+    }
+  }
 }
 
 // runtime::set_preempt_mode: checked like the options at start; the

@@ -119,6 +119,14 @@ inline bool blocked_in_futex(pid_t tid, long syscall_nr) noexcept {
   return n >= 5 && std::strncmp(buf, "futex", 5) == 0;
 }
 
+// Puts `thread` under SCHED_FIFO at `priority` (1-99). Returns 0, or the
+// error (EPERM without CAP_SYS_NICE or a large enough RLIMIT_RTPRIO).
+inline int make_thread_realtime(pthread_t thread, int priority) noexcept {
+  sched_param p{};
+  p.sched_priority = priority;
+  return pthread_setschedparam(thread, SCHED_FIFO, &p);
+}
+
 // Gives the CPU to another runnable thread, if any.
 inline void yield_thread() noexcept { ::sched_yield(); }
 
