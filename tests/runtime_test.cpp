@@ -116,6 +116,29 @@ TEST_CASE_TEMPLATE_DEFINE("destroying a runtime waits for fibers detached by thr
 }
 TEST_CASE_TEMPLATE_APPLY(detach, test::one_to_eight_workers);
 
+TEST_CASE_TEMPLATE_DEFINE("a runtime may stop while the plain thread that woke its last fiber is still in the wake-up",
+                          W, foreign_waker) {
+  // The waker queues the fiber, then goes on waking a worker and asking for
+  // a preemption; meanwhile the fiber may finish and the runtime stop. The
+  // runtime must wait for the waker, not free what it still uses (a crash,
+  // or an AddressSanitizer report, about once in twenty rounds without).
+  test::watchdog wd(120s, "runtime stop beside a foreign waker");
+  for (int round = 0; round < test::scale(300); ++round) {
+    jiffy::wait_group wg(1);
+    std::thread waker;
+    {
+      jiffy::runtime rt({.workers = W::count});
+      waker = std::thread([&] { wg.done(); });
+      CHECK(rt.block_on([&] {
+        wg.wait();
+        return wg.count();
+      }) == 0);
+    }
+    waker.join();
+  }
+}
+TEST_CASE_TEMPLATE_APPLY(foreign_waker, test::one_to_eight_workers);
+
 TEST_CASE_TEMPLATE_DEFINE("work spreads across workers: a fiber blocked behind a busy one is stolen", W, steal_one) {
   test::watchdog wd(60s, "stealing");
   jiffy::runtime rt({.workers = W::count, .preempt = jiffy::preempt_mode::none});

@@ -15,6 +15,7 @@
 #include <jiffy/detail/mcs_nodes.hpp>
 #include <jiffy/detail/netpoll.hpp>
 #include <jiffy/detail/platform/futex.hpp>
+#include <jiffy/detail/platform/thread.hpp>
 #include <jiffy/detail/preempt_count.hpp>
 #include <jiffy/detail/preemption.hpp>
 #include <jiffy/detail/runtime_core.hpp>
@@ -91,6 +92,9 @@ inline void stop_runtime(runtime_core* rt) {
     std::unique_lock<std::mutex> lk(rt->drain_lock);
     rt->drained.wait(lk, [&] { return rt->live.load(std::memory_order_seq_cst) == 0; });
   }
+  // A thread that woke the last fiber may still be finishing the wake-up
+  // (waking a worker, asking for a preemption): a few instructions.
+  while (rt->foreign_wakers.load(std::memory_order_acquire) != 0) yield_thread();
   {
     std::lock_guard<std::mutex> lk(rt->idle_lock);
     while (!rt->idle.empty()) wake_worker_locked(rt, rt->idle.back());

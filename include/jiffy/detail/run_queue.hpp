@@ -110,9 +110,34 @@ inline void make_runnable(fiber_control* f, ready_reason why = ready_reason::wok
   runtime_exit(cpu);
 }
 
+// A waker outside the fiber's runtime (a plain thread, a blocking() helper,
+// the monitor, another runtime's worker) goes on using the runtime after
+// the fiber is queued — to wake a worker, to ask for a preemption — while
+// the fiber may run, finish and let the runtime stop at once. It is counted
+// for that time, and stop_runtime waits for the count to drop to zero
+// before it stops the workers (detail/lifecycle.hpp).
+class foreign_waker_scope {
+ public:
+  foreign_waker_scope(runtime_core* rt, bool foreign) noexcept : rt_(foreign ? rt : nullptr) {
+    // Relaxed: the queue push that follows (a release) carries it to
+    // whoever runs the fiber, and so to stop_runtime, which waits for that.
+    if (rt_) rt_->foreign_wakers.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~foreign_waker_scope() {
+    // release: stop_runtime, seeing zero, sees the waker done with it.
+    if (rt_) rt_->foreign_wakers.fetch_sub(1, std::memory_order_release);
+  }
+  foreign_waker_scope(const foreign_waker_scope&) = delete;
+  foreign_waker_scope& operator=(const foreign_waker_scope&) = delete;
+
+ private:
+  runtime_core* rt_;
+};
+
 inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
   worker* w = this_cpu()->w;
   runtime_core* rt = f->rt;
+  foreign_waker_scope scope(rt, !w || w->rt != rt);
   // Read before f is queued: from then on another worker may run it.
   wakeup_candidate c = describe_for_wakeup(f, why == ready_reason::woken);
   if (c.rank != rank_fair) {  // real-time or idle class (detail/sched_class.hpp)

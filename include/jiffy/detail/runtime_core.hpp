@@ -146,6 +146,10 @@ struct runtime_core {
   std::atomic<bool> stopping{false};
 
   std::atomic<std::uint64_t> live{0};  // fibers spawned and not yet retired
+  // Threads outside this runtime's workers inside make_runnable for one of
+  // its fibers (detail/run_queue.hpp: foreign_waker_scope); stopping waits
+  // for them to leave.
+  std::atomic<std::uint32_t> foreign_wakers{0};
   std::mutex drain_lock;
   std::condition_variable drained;
   std::atomic<std::uint64_t> refs{1};  // the runtime object, plus one per fiber stack
