@@ -39,6 +39,17 @@ TEST_CASE("misuse of the preempt count is reported, not silent") {
     CHECK(r.signal == SIGABRT);
     CHECK(r.err.find("scheduling while atomic: mutex::lock()") != std::string::npos);
   }
+  SUBCASE("jiffy::blocking() while preempt-disabled") {
+    auto r = test::run_in_child([] {
+      jiffy::runtime rt({.workers = 1});
+      rt.block_on([] {
+        jiffy::preempt_guard g;
+        jiffy::blocking([] {});
+      });
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(r.err.find("scheduling while atomic: jiffy::blocking()") != std::string::npos);
+  }
   SUBCASE("preempt_enable below zero") {
     auto r = test::run_in_child([] { jiffy::preempt_enable(); });
     CHECK(r.signal == SIGABRT);

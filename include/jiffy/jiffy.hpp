@@ -1,6 +1,7 @@
 // jiffy/jiffy.hpp — everything jiffy offers, in one include.
 #pragma once
 
+#include <jiffy/blocking.hpp>
 #include <jiffy/io.hpp>
 #include <jiffy/net.hpp>
 #include <jiffy/options.hpp>

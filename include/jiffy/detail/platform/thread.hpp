@@ -127,6 +127,15 @@ inline int make_thread_realtime(pthread_t thread, int priority) noexcept {
   return pthread_setschedparam(thread, SCHED_FIFO, &p);
 }
 
+// Starts a detached thread running fn(arg) with the default stack. Returns 0
+// or the error (EAGAIN: the process or system thread limit).
+inline int start_detached_thread(void* (*fn)(void*), void* arg) noexcept {
+  pthread_t t;
+  int err = pthread_create(&t, nullptr, fn, arg);
+  if (err == 0) pthread_detach(t);
+  return err;
+}
+
 // Gives the CPU to another runnable thread, if any.
 inline void yield_thread() noexcept { ::sched_yield(); }
 
