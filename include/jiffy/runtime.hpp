@@ -19,6 +19,7 @@
 #pragma once
 
 #include <jiffy/detail/block_on.hpp>
+#include <jiffy/detail/parallel_for.hpp>
 #include <jiffy/detail/lifecycle.hpp>
 #include <jiffy/detail/run_queue.hpp>
 #include <jiffy/detail/sched_setup.hpp>
@@ -31,6 +32,7 @@
 #include <jiffy/sched.hpp>
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <exception>
 #include <optional>
@@ -131,6 +133,18 @@ class runtime {
     return slot.take();
   }
 
+  // Runs f(i) for every i in [first, last) on the runtime's workers, in
+  // chunks of `grain` indices (0: about eight chunks per worker), and
+  // returns when every call has returned (rethrowing the first exception f
+  // threw). Callable from any thread; inside a fiber prefer
+  // jiffy::parallel_for, which keeps the caller's scheduling class and
+  // helps with the chunks.
+  template <std::integral Index, class F>
+  void parallel_for(Index first, Index last, F&& f, std::type_identity_t<Index> grain = 0) {
+    auto g = detail::checked_grain(grain, "runtime::parallel_for()");
+    block_on([&] { detail::run_parallel_for(core_, first, last, f, g); });
+  }
+
   runtime_stats stats() const noexcept { return detail::collect_stats(core_); }
   unsigned workers() const noexcept { return static_cast<unsigned>(core_->workers.size()); }
   // The options the runtime runs with; `preempt` is the mode in force now.
@@ -204,6 +218,18 @@ fiber spawn_pinned(unsigned worker_index, const fiber_options& o, F&& f) {
   if (!rt) detail::fatal("jiffy::spawn_pinned() called outside a fiber (use runtime::spawn_pinned())");
   detail::check_worker_index(rt, worker_index, "jiffy::spawn_pinned()");
   return runtime::start_on(rt, o, std::forward<F>(f), static_cast<int>(worker_index), "jiffy::spawn_pinned()");
+}
+
+// Inside a fiber: runs f(i) for every i in [first, last) on this runtime's
+// workers, the calling fiber taking chunks too; helpers run with its
+// scheduling class. grain: indices per chunk (0: about eight chunks per
+// worker; larger than the range is fine). Returns when every call has
+// returned, rethrowing the first exception f threw. Nested calls are fine.
+template <std::integral Index, class F>
+void parallel_for(Index first, Index last, F&& f, std::type_identity_t<Index> grain = 0) {
+  detail::runtime_core* rt = detail::current_runtime_core();
+  if (!rt) detail::fatal("jiffy::parallel_for() called outside a fiber (use runtime::parallel_for())");
+  detail::run_parallel_for(rt, first, last, f, detail::checked_grain(grain, "jiffy::parallel_for()"));
 }
 
 namespace this_fiber {
