@@ -145,8 +145,9 @@ class blocking_pool {
       if (now_ns() - idle_since >= keep_alive_ns_ || threads_ > max_threads_) break;
       ++idle_;
       std::uint32_t seen = wake_word_.load(std::memory_order_relaxed);
+      std::int64_t until = idle_since + keep_alive_ns_;  // read under lock_: set_limits changes it
       lock_.unlock();
-      futex_wait(&wake_word_, seen, idle_since + keep_alive_ns_);
+      futex_wait(&wake_word_, seen, until);
       lock_.lock();
       --idle_;
     }
