@@ -5,6 +5,8 @@
 
 #include <csignal>
 #include <fstream>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <functional>
 #include <string>
 #include <vector>
@@ -93,4 +95,85 @@ TEST_CASE("100,000 fibers live at once under the default vm.max_map_count") {
   CHECK(maps < 65530);
   gate.done();
   finished.wait();
+}
+
+namespace {
+
+// The process's resident set, in bytes (/proc/self/statm).
+long resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  long pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * ::sysconf(_SC_PAGESIZE);
+}
+
+long minor_faults() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
+// `n` fibers alive at once, each having touched `touch` bytes of its stack.
+void burst(
+    jiffy::runtime& rt, int n, std::size_t touch, const std::function<void()>& at_peak = [] {}) {
+  jiffy::wait_group started(n), go(1);
+  std::vector<jiffy::fiber> fibers;
+  fibers.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i)
+    fibers.push_back(rt.spawn([&, touch] {
+      volatile char* buf = static_cast<char*>(__builtin_alloca(touch));
+      for (std::size_t b = 0; b < touch; b += 4096) buf[b] = 1;
+      started.done();
+      go.wait();
+    }));
+  started.wait();
+  at_peak();
+  go.done();
+  for (auto& f : fibers) f.join();
+}
+
+}  // namespace
+
+TEST_CASE("repeated bursts reuse their stacks: no new mappings and far fewer page faults after the first") {
+  test::watchdog wd(120s, "stack bursts");
+  jiffy::runtime rt({.workers = 1});
+  const int n = test::scale(2000);
+  long faults_before = minor_faults();
+  burst(rt, n, 16 * 1024);
+  long first = minor_faults() - faults_before;
+  auto mapped = rt.stats().stacks_mapped;
+  CHECK(mapped >= static_cast<std::uint64_t>(n));
+  CHECK(rt.stats().stacks_pooled_resident >= static_cast<std::uint64_t>(n) - 64);  // all back, bar per-worker caches
+  faults_before = minor_faults();
+  burst(rt, n, 16 * 1024);
+  burst(rt, n, 16 * 1024);
+  long later = (minor_faults() - faults_before) / 2;
+  CAPTURE(first);
+  CAPTURE(later);
+  CHECK(rt.stats().stacks_mapped == mapped);
+  // The first burst faults in 4+ pages per fiber; a burst on warm stacks
+  // only what the test's own bookkeeping touches.
+  CHECK(later * 4 < first);
+}
+
+TEST_CASE("after a burst and a few idle seconds, the stacks' memory goes back and RSS falls near its level before") {
+  test::watchdog wd(120s, "stack decay");
+  jiffy::runtime rt({.workers = 2});
+  const int n = test::scale(5000);
+  rt.block_on([] {});  // the runtime's own start-up memory, before the baseline
+  long before = resident_bytes();
+  long peak = 0;
+  burst(rt, n, 32 * 1024, [&] { peak = resident_bytes(); });
+  CAPTURE(before);
+  CAPTURE(peak);
+  REQUIRE(peak - before > static_cast<long>(n) * 32 * 1024 / 2);  // the burst did make the RSS grow
+  // Within seconds (a stack goes back after one unused), with nothing
+  // running, the burst's stack pages are given back.
+  CHECK(test::wait_until([&] { return rt.stats().stacks_pooled_resident == 0; }));
+  long after = 0;
+  CHECK(test::wait_until([&] {
+    after = resident_bytes();
+    return after - before < (peak - before) / 5;
+  }));
+  CAPTURE(after);
 }

@@ -131,6 +131,8 @@ inline runtime_stats collect_stats(const runtime_core* rt) noexcept {
   s.wakeup_preemptions = rt->monitor.wakeup_preemptions.load(std::memory_order_relaxed);
   s.rt_throttled = rt->monitor.rt_throttled.load(std::memory_order_relaxed);
   s.monitor_wakeups = rt->monitor.wakeups.load(std::memory_order_relaxed);
+  s.stacks_mapped = rt->stacks.mapped_count();
+  s.stacks_pooled_resident = rt->stacks.hot_count();
   return s;
 }
 

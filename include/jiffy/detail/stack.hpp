@@ -17,15 +17,21 @@
 //    "jiffy: fiber stack overflow (fiber N)" by a SIGSEGV handler running on
 //    an alternate signal stack (the fiber's own stack is exhausted); any other
 //    fault goes to the handler installed before ours, or to the default.
-//  * Freed stacks go back to a pool. Past `hot_limit` pooled stacks, returned
-//    stacks give their pages back to the kernel (MADV_DONTNEED; guard markers
-//    survive it), in batches, so a burst of fibers does not leave its peak
-//    RSS behind.
+//  * Freed stacks go back to a pool, resident ("hot"), and are reused newest
+//    first, so a program's bursts find as many warm stacks as the last burst
+//    needed — no mmap, no page faults. A stack left unused for `decay_ns`
+//    gives its pages back to the kernel (MADV_DONTNEED; guard markers survive
+//    it), as allocators purge dirty pages by age: a burst does not leave its
+//    peak RSS behind for long. The purge runs on the monitor thread
+//    (decay(), off every fiber's path); release() only records when.
+//  * hot_ is ordered by release time, oldest first (pushes and pops are at
+//    the back), so the stacks due for purging are a prefix of it.
 #pragma once
 
 #include <jiffy/detail/config.hpp>
 #include <jiffy/detail/diag.hpp>
 #include <jiffy/detail/sanitizers.hpp>
+#include <jiffy/detail/time.hpp>
 
 #include <jiffy/detail/platform/memory.hpp>
 
@@ -110,47 +116,72 @@ class stack_pool {
   // Returns false only if the kernel refuses memory.
   bool allocate(stack_span& out) noexcept {
     std::lock_guard<std::mutex> lk(mu_);
-    std::vector<stack_span>* from = !hot_.empty()        ? &hot_
-                                    : !trimming_.empty() ? &trimming_  // still resident: as good as hot
-                                    : !cold_.empty()     ? &cold_
-                                                         : nullptr;
-    if (!from) {
-      if (!grow()) return false;
-      from = &cold_;
+    if (!hot_.empty()) {  // the most recently freed: its pages are the warmest
+      out = hot_.back().stack;
+      hot_.pop_back();
+      return true;
     }
-    out = from->back();
-    from->pop_back();
+    if (cold_.empty() && !grow()) return false;
+    out = cold_.back();
+    cold_.pop_back();
     return true;
   }
 
-  // Allocates nothing (every list has room for every stack ever mapped): it
-  // may run in a post-switch action inside the preemption signal handler.
+  // Allocates nothing and makes no system call but the clock's (every list
+  // has room for every stack ever mapped): it may run in a post-switch
+  // action inside the preemption signal handler.
   void release(const stack_span& s) noexcept {
-    stack_span batch[trim_batch];
+    std::int64_t now = now_ns();  // clock_gettime: async-signal-safe
+    std::lock_guard<std::mutex> lk(mu_);
+    hot_.push_back({s, now});
+  }
+
+  // Off the fibers' path (the monitor): gives back the pages of every stack
+  // unused for decay_ns. Returns when the next one will be due
+  // (no_deadline_ns: none is pooled hot).
+  std::int64_t decay(std::int64_t now) noexcept {
     {
       std::lock_guard<std::mutex> lk(mu_);
-      if (hot_.size() < hot_limit) {
-        hot_.push_back(s);
-        return;
-      }
-      trimming_.push_back(s);
-      if (trimming_.size() < trim_batch) return;
-      for (std::size_t i = 0; i < trim_batch; ++i) batch[i] = trimming_[i];
-      trimming_.clear();
+      std::size_t due = 0;
+      while (due < hot_.size() && hot_[due].freed_at + decay_ns <= now) ++due;
+      if (due == 0) return hot_.empty() ? no_deadline_ns : hot_.front().freed_at + decay_ns;
+      for (std::size_t i = 0; i < due; ++i) purging_.push_back(hot_[i].stack);
+      hot_.erase(hot_.begin(), hot_.begin() + static_cast<std::ptrdiff_t>(due));
     }
-    // Give the pages back, outside the lock: each MADV_DONTNEED is a system
-    // call and, with other threads running, a TLB shoot-down. The guard stays
-    // installed (or protected) across it.
-    for (const stack_span& t : batch) {
+    // Outside the lock: each MADV_DONTNEED is a system call and, with other
+    // threads running, a TLB shoot-down. purging_ is the monitor's alone
+    // between the two locked sections (decay is not re-entered), and its
+    // stacks are in no list allocate() takes from.
+    for (const stack_span& t : purging_) {
       discard_pages(t.base, t.size);
       if (t.guard == guard_kind::canary) *reinterpret_cast<std::uint64_t*>(t.base) = stack_canary;
     }
     std::lock_guard<std::mutex> lk(mu_);
-    for (const stack_span& t : batch) cold_.push_back(t);
+    for (const stack_span& t : purging_) cold_.push_back(t);
+    purging_.clear();
+    return hot_.empty() ? no_deadline_ns : hot_.front().freed_at + decay_ns;
   }
 
-  static constexpr std::size_t hot_limit = 256;
-  static constexpr std::size_t trim_batch = 64;
+  // When decay() will next have work (no_deadline_ns: none pooled hot).
+  std::int64_t next_decay() const noexcept {
+    std::lock_guard<std::mutex> lk(mu_);
+    return hot_.empty() ? no_deadline_ns : hot_.front().freed_at + decay_ns;
+  }
+
+  // Stacks pooled with their pages resident (those being purged included),
+  // and mapped in all.
+  std::size_t hot_count() const noexcept {
+    std::lock_guard<std::mutex> lk(mu_);
+    return hot_.size() + purging_.size();
+  }
+  std::size_t mapped_count() const noexcept {
+    std::lock_guard<std::mutex> lk(mu_);
+    return total_;
+  }
+
+  // How long a freed stack stays resident unused (jemalloc's dirty decay is
+  // 10 s; a frame-driven program reuses its stacks within milliseconds).
+  static constexpr std::int64_t decay_ns = 1000000000;
 
  private:
   bool grow() noexcept {
@@ -161,7 +192,7 @@ class stack_pool {
     total_ += per_slab_;
     // Room for every stack in every list, so release() never allocates.
     hot_.reserve(total_);
-    trimming_.reserve(total_);
+    purging_.reserve(total_);
     cold_.reserve(total_);
     char* slab = static_cast<char*>(p);
     auto& budget = guard_budget::get();
@@ -187,10 +218,14 @@ class stack_pool {
 
   std::size_t size_, guard_, stride_, per_slab_;
   mutable std::mutex mu_;
-  std::vector<stack_span> hot_;       // recently freed, pages resident; reused first
-  std::vector<stack_span> trimming_;  // beyond hot_limit, waiting to be trimmed in a batch
-  std::vector<stack_span> cold_;      // never used, or trimmed
-  std::size_t total_ = 0;             // stacks mapped so far
+  struct pooled {
+    stack_span stack;
+    std::int64_t freed_at;
+  };
+  std::vector<pooled> hot_;          // freed, pages resident; oldest first, reused newest first
+  std::vector<stack_span> purging_;  // giving their pages back (decay)
+  std::vector<stack_span> cold_;     // never used, or purged
+  std::size_t total_ = 0;            // stacks mapped so far
   std::vector<std::pair<void*, std::size_t>> slabs_;
 };
 

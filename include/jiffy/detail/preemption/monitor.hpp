@@ -307,6 +307,11 @@ inline void monitor_main(runtime_core* rt) noexcept {
       if (t < next) next = t;
     }
     if (timer_due < next) next = timer_due;
+    // Stacks a burst left unused give their pages back by age
+    // (detail/stack.hpp): here, off every fiber's path.
+    std::int64_t decay_due = rt->stacks.next_decay();
+    if (decay_due <= now) decay_due = rt->stacks.decay(now);
+    if (decay_due < next) next = decay_due;
     // Every worker busy: the monitor waits in the netpoller for them (below),
     // so readiness makes its fiber runnable at once — and preempts a worker
     // for it if it outranks what runs — rather than at some worker's next
@@ -325,7 +330,10 @@ inline void monitor_main(runtime_core* rt) noexcept {
       store_load_barrier();
       bool running = false;
       for (auto& wp : rt->workers) running |= (wp->slice.load(std::memory_order_relaxed) & 1) != 0;
-      if (!running && !ms.stop.load(std::memory_order_acquire)) futex_wait(&ms.word, 0);
+      // (Until the next stack decay, if any: idle is when a burst's stacks
+      // should go back.)
+      if (!running && !ms.stop.load(std::memory_order_acquire))
+        futex_wait(&ms.word, 0, decay_due == no_deadline_ns ? -1 : decay_due);
       ms.idle.store(false, std::memory_order_relaxed);
       idle_looks = 0;
       continue;
