@@ -22,14 +22,27 @@
 
 namespace jiffy::detail {
 
+// A worker keeps up to stack_cache_size stacks of its own and trades with
+// the shared pool half a cache at a time: a worker that only spawns (its
+// fibers finishing on another worker) or only retires takes the pool's lock
+// once per eight stacks, not once per stack.
+inline constexpr unsigned stack_batch = worker::stack_cache_size / 2;
+
 inline void release_stack(runtime_core* rt, const stack_span& s) noexcept {
   cpu_local* cpu = this_cpu();
   runtime_enter(cpu);  // the worker's cache must not be shared with a preempting fiber
   worker* w = cpu->w;
-  if (w && w->rt == rt && w->stack_cached < worker::stack_cache_size)
+  if (w && w->rt == rt) {
+    if (w->stack_cached == worker::stack_cache_size) {  // full: the older half goes back
+      rt->stacks.release(w->stack_cache, stack_batch);
+      for (unsigned i = stack_batch; i < worker::stack_cache_size; ++i)
+        w->stack_cache[i - stack_batch] = w->stack_cache[i];
+      w->stack_cached -= stack_batch;
+    }
     w->stack_cache[w->stack_cached++] = s;
-  else
+  } else {
     rt->stacks.release(s);
+  }
   runtime_exit(cpu);
 }
 
@@ -38,10 +51,13 @@ inline bool allocate_stack(runtime_core* rt, stack_span& s) noexcept {
   runtime_enter(cpu);
   worker* w = cpu->w;
   bool ok = true;
-  if (w && w->rt == rt && w->stack_cached)
-    s = w->stack_cache[--w->stack_cached];
-  else
+  if (w && w->rt == rt) {
+    if (w->stack_cached == 0) w->stack_cached = static_cast<unsigned>(rt->stacks.allocate(w->stack_cache, stack_batch));
+    ok = w->stack_cached != 0;
+    if (ok) s = w->stack_cache[--w->stack_cached];
+  } else {
     ok = rt->stacks.allocate(s);
+  }
   runtime_exit(cpu);
   return ok;
 }

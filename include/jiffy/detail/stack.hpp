@@ -113,28 +113,35 @@ class stack_pool {
   std::size_t stack_size() const noexcept { return size_; }
   std::size_t guard_size() const noexcept { return guard_; }
 
-  // Returns false only if the kernel refuses memory.
-  bool allocate(stack_span& out) noexcept {
+  // Takes up to `want` (>= 1) stacks, under one hold of the lock (workers
+  // refill their caches in batches: the lock is shared by every worker).
+  // Returns how many; 0 only if the kernel refuses memory.
+  std::size_t allocate(stack_span* out, std::size_t want) noexcept {
     std::lock_guard<std::mutex> lk(mu_);
-    if (!hot_.empty()) {  // the most recently freed: its pages are the warmest
-      out = hot_.back().stack;
+    std::size_t n = 0;
+    for (; n < want && !hot_.empty(); ++n) {  // the most recently freed: the warmest pages
+      out[n] = hot_.back().stack;
       hot_.pop_back();
-      return true;
     }
-    if (cold_.empty() && !grow()) return false;
-    out = cold_.back();
-    cold_.pop_back();
-    return true;
+    if (n == 0 && cold_.empty() && !grow()) return 0;
+    for (; n < want && !cold_.empty(); ++n) {
+      out[n] = cold_.back();
+      cold_.pop_back();
+    }
+    return n;
   }
+  bool allocate(stack_span& out) noexcept { return allocate(&out, 1) == 1; }
 
-  // Allocates nothing and makes no system call but the clock's (every list
-  // has room for every stack ever mapped): it may run in a post-switch
-  // action inside the preemption signal handler.
-  void release(const stack_span& s) noexcept {
+  // Gives back n stacks under one hold of the lock. Allocates nothing and
+  // makes no system call but the clock's (every list has room for every
+  // stack ever mapped): it may run in a post-switch action inside the
+  // preemption signal handler.
+  void release(const stack_span* in, std::size_t n) noexcept {
     std::int64_t now = now_ns();  // clock_gettime: async-signal-safe
     std::lock_guard<std::mutex> lk(mu_);
-    hot_.push_back({s, now});
+    for (std::size_t i = 0; i < n; ++i) hot_.push_back({in[i], now});
   }
+  void release(const stack_span& s) noexcept { release(&s, 1); }
 
   // Off the fibers' path (the monitor): gives back the pages of every stack
   // unused for decay_ns. Returns when the next one will be due
