@@ -35,6 +35,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <new>
 
 namespace jiffy::detail {
 
@@ -52,7 +53,10 @@ class blocking_pool {
   static constexpr std::int64_t default_keep_alive_ns = 10000000000;  // 10 s, as Tokio keeps its blocking threads
 
   static blocking_pool& get() noexcept {
-    static blocking_pool* pool = new blocking_pool();  // never destroyed: see the rules
+    // Built in static storage and never destroyed (see the rules): no
+    // allocation, and no destructor at exit under helpers still running.
+    alignas(blocking_pool) static unsigned char storage[sizeof(blocking_pool)];
+    static blocking_pool* pool = ::new (static_cast<void*>(storage)) blocking_pool();
     return *pool;
   }
 
