@@ -422,16 +422,19 @@ TEST_CASE("a worker blocked in the kernel is not signalled and its poll/nanoslee
   // The proof is the calls' results: poll and nanosleep are never restarted
   // after a handler (SA_RESTART does not apply to them), so a signal that
   // reached the thread while it was blocked would have cut them short with
-  // EINTR. The counts can include one signal sent in the instants before the
+  // EINTR. The counts can include a signal sent in the instants before the
   // call entered the kernel or after it left (the thread is running then,
-  // and a loaded machine can stretch those instants past a monitor tick);
-  // a monitor that ignored the rule would send one every tick.
+  // and a loaded machine can stretch those instants past a monitor tick),
+  // and its retry 50 us later if it was deferred (under ThreadSanitizer,
+  // which delivers signals only at synchronisation points, 2 were seen); a
+  // monitor that ignored the rule would send one at least every quarter
+  // quantum: over a thousand in the 300 ms call.
   CHECK(r.poll_rc == 0);
   CHECK(r.poll_errno != EINTR);
-  CHECK(r.signals_in_poll <= 1);
+  CHECK(r.signals_in_poll <= 3);
   CHECK(r.sleep_rc == 0);
   CHECK(r.sleep_errno != EINTR);
-  CHECK(r.signals_in_sleep <= 1);
+  CHECK(r.signals_in_sleep <= 3);
 }
 
 TEST_CASE("a signal landing in a restartable system call does not surface as EINTR") {
