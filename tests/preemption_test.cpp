@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <link.h>
+#include <optional>
 #include <poll.h>
 #include <sstream>
 #include <string>
@@ -373,7 +374,10 @@ TEST_CASE("errno and thread_local values stay a fiber's own across thousands of 
 
 TEST_CASE("a worker blocked in the kernel is not signalled and its poll/nanosleep are not interrupted") {
   test::watchdog wd(60s, "blocked worker");
-  jiffy::runtime rt({.workers = 1, .preempt = preempt_mode::full, .quantum = 1ms});
+  // A long quantum: the monitor's retries of a deferred request back off
+  // (50 us, doubling, up to 12.8 ms or a quarter quantum), and the test needs
+  // the longest gap (below) between its last signal and the blocking call.
+  jiffy::runtime rt({.workers = 1, .preempt = preempt_mode::full, .quantum = 60ms});
   struct results {
     int poll_rc = -2, poll_errno = 0, sleep_rc = -2, sleep_errno = 0;
     std::uint64_t signals_in_poll = 99, signals_in_sleep = 99;
@@ -388,13 +392,25 @@ TEST_CASE("a worker blocked in the kernel is not signalled and its poll/nanoslee
     // Make this slice one the monitor wants to preempt — past its quantum in
     // CPU time, with work waiting — so that only the "blocked in the kernel"
     // rule can keep the next signal away. The slice overruns with preemption
-    // disabled (the signal is deferred, not acted on) and stops right after
-    // a signal: the monitor sends at most one per tick, so the next look comes
-    // a tick later and finds the thread already blocked.
+    // disabled, so each signal is deferred and the monitor retries, backing
+    // off. The slice stops overrunning right after a signal that came 6 ms or
+    // more after the one before: the next retry is then 12.8 ms away, ample
+    // time to enter the call. (Stopping after the first signal left 50 us,
+    // and a debug build's way into poll() sometimes took longer: the retry
+    // then caught the thread still running and its signal landed in the
+    // call, EINTR — the race the design names, not the rule under test.)
     auto overrun_until_signalled = [&] {
       jiffy::preempt_disable();
+      std::optional<std::chrono::steady_clock::time_point> last;  // the last signal seen
       std::uint64_t seen = rt.stats().signals_sent;
-      while (rt.stats().signals_sent == seen) {
+      for (;;) {
+        std::uint64_t now_sent = rt.stats().signals_sent;
+        if (now_sent == seen) continue;
+        seen = now_sent;
+        auto at = std::chrono::steady_clock::now();
+        bool long_gap = last && at - *last >= 6ms;
+        last = at;
+        if (long_gap) break;
       }
       jiffy::preempt_enable_no_resched();
     };
@@ -425,10 +441,9 @@ TEST_CASE("a worker blocked in the kernel is not signalled and its poll/nanoslee
   // EINTR. The counts can include a signal sent in the instants before the
   // call entered the kernel or after it left (the thread is running then,
   // and a loaded machine can stretch those instants past a monitor tick),
-  // and its retry 50 us later if it was deferred (under ThreadSanitizer,
-  // which delivers signals only at synchronisation points, 2 were seen); a
-  // monitor that ignored the rule would send one at least every quarter
-  // quantum: over a thousand in the 300 ms call.
+  // and a retry of a deferred one; a monitor that ignored the rule would
+  // send one every 12.8 ms at most: over twenty in the 300 ms call, and the
+  // first would cut it short.
   CHECK(r.poll_rc == 0);
   CHECK(r.poll_errno != EINTR);
   CHECK(r.signals_in_poll <= 3);
