@@ -24,6 +24,10 @@
 //    it), as allocators purge dirty pages by age: a burst does not leave its
 //    peak RSS behind for long. The purge runs on the monitor thread
 //    (decay(), off every fiber's path); release() only records when.
+//  * The pool's own lists live in mapped memory (mapped_allocator), like the
+//    stacks: neither taking a stack nor growing the pool touches the
+//    program's heap (a game engine may forbid malloc inside a frame;
+//    tests/allocation_test.cpp counts it).
 //  * hot_ is ordered by release time, oldest first (pushes and pops are at
 //    the back), so the stacks due for purging are a prefix of it.
 #pragma once
@@ -89,6 +93,28 @@ struct guard_budget {
           .write_line();
     return false;
   }
+};
+
+// A std allocator for the pool's lists whose memory is mapped, not taken
+// from the heap. Used only when the pool grows, so a system call per
+// allocation is nothing.
+template <class T>
+struct mapped_allocator {
+  using value_type = T;
+  mapped_allocator() = default;
+  template <class U>
+  mapped_allocator(const mapped_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) noexcept {
+    std::size_t bytes = round_up(n * sizeof(T), page_size());
+    void* p = map_memory(bytes);
+    if (!p) {
+      message m;
+      fatal(m.text("jiffy: out of memory for the stack pool's lists (").number(bytes).text(" bytes)"));
+    }
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t n) noexcept { release_memory(p, round_up(n * sizeof(T), page_size())); }
+  friend bool operator==(const mapped_allocator&, const mapped_allocator&) noexcept { return true; }
 };
 
 class stack_pool {
@@ -229,11 +255,13 @@ class stack_pool {
     stack_span stack;
     std::int64_t freed_at;
   };
-  std::vector<pooled> hot_;          // freed, pages resident; oldest first, reused newest first
-  std::vector<stack_span> purging_;  // giving their pages back (decay)
-  std::vector<stack_span> cold_;     // never used, or purged
-  std::size_t total_ = 0;            // stacks mapped so far
-  std::vector<std::pair<void*, std::size_t>> slabs_;
+  template <class T>
+  using list = std::vector<T, mapped_allocator<T>>;
+  list<pooled> hot_;          // freed, pages resident; oldest first, reused newest first
+  list<stack_span> purging_;  // giving their pages back (decay)
+  list<stack_span> cold_;     // never used, or purged
+  std::size_t total_ = 0;     // stacks mapped so far
+  list<std::pair<void*, std::size_t>> slabs_;
 };
 
 }  // namespace jiffy::detail

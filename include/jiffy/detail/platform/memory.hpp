@@ -36,6 +36,13 @@ inline void* reserve_stack_memory(std::size_t bytes) noexcept {
   return p == MAP_FAILED ? nullptr : p;
 }
 
+// Maps `bytes` of ordinary read-write memory, outside the program's heap;
+// nullptr if the kernel refuses.
+inline void* map_memory(std::size_t bytes) noexcept {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
 inline void release_memory(void* p, std::size_t bytes) noexcept { ::munmap(p, bytes); }
 
 // Gives the pages back to the kernel; they read as zero when touched again.
