@@ -14,20 +14,13 @@
 using namespace std::chrono_literals;
 
 namespace {
-volatile int keep_going = 1;
-[[gnu::noinline]] int recurse(int depth) {
-  volatile char pad[512];
-  pad[0] = static_cast<char>(depth);
-  if (keep_going) return recurse(depth + 1) + pad[0];
-  return pad[0];
-}
 
 // Overflows a fiber's stack in a child process and checks the report.
 void check_overflow_reported(const std::function<void()>& before) {
   auto r = test::run_in_child([&] {
     before();
     jiffy::runtime rt({.workers = 1, .stack_size = 64 * 1024});
-    rt.block_on([] { recurse(0); });
+    rt.block_on([] { test::recurse_until_overflow(0); });
   });
 #if JIFFY_ASAN
   // ASan reports the overflow itself (its SEGV handler runs first).

@@ -131,6 +131,16 @@ inline bool slow_environment() {
 
 inline int scale(int n) { return slow_environment() ? n / 10 : n; }
 
+// Recurses 512 bytes a frame until the stack overflows (stack overflow
+// tests: the guard below the fiber's stack must catch it).
+inline volatile int keep_recursing = 1;
+[[gnu::noinline]] inline int recurse_until_overflow(int depth) {
+  volatile char pad[512];
+  pad[0] = static_cast<char>(depth);
+  if (keep_recursing) return recurse_until_overflow(depth + 1) + pad[0];
+  return pad[0];
+}
+
 // CPU time (user + system, all threads) the process used while f() ran, in µs.
 template <class F>
 long cpu_us_used_while(F&& f) {

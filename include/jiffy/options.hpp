@@ -82,7 +82,7 @@ struct runtime_stats {
   std::uint64_t pi_boosts = 0;              // mutex holders raised to a waiter's priority (priority inheritance)
   std::uint64_t rt_throttled = 0;           // times a worker's real-time fibers used up rt_runtime and were held back
   std::uint64_t monitor_wakeups = 0;        // times the monitor thread woke (it sleeps until something is due)
-  // Fiber stacks (a snapshot, not a counter): mapped so far, and of them
+  // Fiber stacks of every size (a snapshot, not a counter): mapped so far, and of them
   // pooled with their pages still resident, waiting for reuse or for their
   // pages to go back after a second unused.
   std::uint64_t stacks_mapped = 0;

@@ -161,6 +161,10 @@ class runtime {
   void set_preempt_mode(preempt_mode m) { detail::set_preempt_mode(core_, m); }
   // The stack size actually used (rounded up to whole pages).
   std::size_t stack_size() const noexcept { return core_->stacks.stack_size(); }
+  // The usable stack a fiber spawned with fiber_options::stack_size =
+  // `requested` gets: 0 or a size that rounds to the runtime's gives the
+  // runtime's; any other is rounded up to a power of two (one pool each).
+  std::size_t stack_size_for(std::size_t requested) const noexcept { return core_->stacks.size_for(requested); }
 
  private:
   template <class F>
@@ -175,7 +179,8 @@ class runtime {
   template <class F>
   static fiber start_on(detail::runtime_core* rt, const fiber_options& o, F&& f, int pin_to, const char* caller) {
     detail::check_fiber_options(o, caller);
-    detail::fiber_control* fc = detail::create_fiber(rt, std::forward<F>(f), pin_to);
+    detail::check_stack_size(o.stack_size, detail::preemptible_stack_minimum(), caller);
+    detail::fiber_control* fc = detail::create_fiber(rt, std::forward<F>(f), pin_to, o.stack_size);
     detail::apply_fiber_options(fc, o);
     detail::make_runnable(fc, detail::ready_reason::spawned);
     // A new fiber that outranks its spawner runs at once (the request was

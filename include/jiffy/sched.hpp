@@ -14,6 +14,8 @@
 //    std::errc::invalid_argument instead and change nothing.
 #pragma once
 
+#include <cstddef>
+
 namespace jiffy {
 
 // The kernel's SCHED_NORMAL, SCHED_BATCH, SCHED_IDLE, SCHED_FIFO, SCHED_RR.
@@ -30,6 +32,12 @@ struct fiber_options {
   int priority = 0;            // 1-99 for fifo and rr (higher runs first); 0 otherwise
   int nice = 0;                // -20..19 for normal and batch (the kernel's weights: each step ~1.25x); 0 otherwise
   const char* name = nullptr;  // for diagnostics; must outlive the fiber (a string literal, say)
+  // Usable bytes of this fiber's own stack: 0 for the runtime's
+  // (runtime_options::stack_size); otherwise 16 KiB (or a preemption signal
+  // frame's need, if more) to 1 GiB, rounded up to a power of two —
+  // runtime::stack_size_for() tells the size given. Stacks of each size are
+  // pooled and guarded like the runtime's own.
+  std::size_t stack_size = 0;
 };
 
 // The policy's name as the kernel spells it ("SCHED_FIFO", ...).

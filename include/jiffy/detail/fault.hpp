@@ -2,7 +2,7 @@
 //
 // Rules:
 //  * A fault inside the running fiber's guard region is reported as
-//    "jiffy: fiber stack overflow (fiber N, stack of S bytes; ...)" and the
+//    "jiffy: fiber stack overflow (fiber N "name", stack of S bytes; ...)" and the
 //    process aborts. The handler runs on the worker's alternate signal stack
 //    (the fiber's own is exhausted), set up by each worker at start.
 //  * Any other SIGSEGV goes to the handler installed before jiffy's
@@ -44,8 +44,10 @@ inline void overflow_handler(int sig, signal_info* info, void* uc) noexcept {
     const stack_span& s = f->stack;
     if (addr < s.base && addr >= s.base - s.guard_size) {
       message m;
-      m.text("jiffy: fiber stack overflow (fiber ").number(f->id).text(", stack of ").number(s.size);
-      fatal(m.text(" bytes; raise runtime_options::stack_size)"));
+      m.text("jiffy: fiber stack overflow (fiber ").number(f->id);
+      if (f->name) m.text(" \"").text(f->name).text("\"");
+      m.text(", stack of ").number(s.size);
+      fatal(m.text(" bytes; raise its fiber_options::stack_size, or runtime_options::stack_size for every fiber)"));
     }
   }
   // Not ours: hand it to whoever was there before, or die the default way.

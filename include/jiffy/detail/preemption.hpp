@@ -133,8 +133,7 @@ inline void validate_preemption_options(const runtime_options& o) {
   }
   // A preemption signal frame (several KiB with AVX-512 state) lands on the
   // fiber's stack, and the switch runs below it.
-  std::size_t sigframe = min_signal_frame_size();
-  std::size_t need = 2 * sigframe + preempt_stack_headroom;
+  std::size_t need = preemptible_stack_minimum();
   if (signals_preempt(o.preempt) && o.stack_size < need) {
     message m;
     fatal(m.text("jiffy: runtime_options::stack_size too small for preemption: need at least ")

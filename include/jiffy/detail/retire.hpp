@@ -32,31 +32,40 @@ inline void release_stack(runtime_core* rt, const stack_span& s) noexcept {
   cpu_local* cpu = this_cpu();
   runtime_enter(cpu);  // the worker's cache must not be shared with a preempting fiber
   worker* w = cpu->w;
-  if (w && w->rt == rt) {
+  if (s.size != rt->stacks.stack_size()) {  // another size's pool: no per-worker cache
+    rt->stacks.owner_of(s).release(s);
+  } else if (w && w->rt == rt) {
     if (w->stack_cached == worker::stack_cache_size) {  // full: the older half goes back
-      rt->stacks.release(w->stack_cache, stack_batch);
+      rt->stacks.standard().release(w->stack_cache, stack_batch);
       for (unsigned i = stack_batch; i < worker::stack_cache_size; ++i)
         w->stack_cache[i - stack_batch] = w->stack_cache[i];
       w->stack_cached -= stack_batch;
     }
     w->stack_cache[w->stack_cached++] = s;
   } else {
-    rt->stacks.release(s);
+    rt->stacks.standard().release(s);
   }
   runtime_exit(cpu);
 }
 
-inline bool allocate_stack(runtime_core* rt, stack_span& s) noexcept {
+// A stack of `usable` bytes (stack_pools::size_for).
+inline bool allocate_stack(runtime_core* rt, std::size_t usable, stack_span& s) noexcept {
+  // Created on first use of the size, outside the runtime section (it may
+  // allocate and take a mutex).
+  stack_pool* other = usable != rt->stacks.stack_size() ? &rt->stacks.pool_for(usable) : nullptr;
   cpu_local* cpu = this_cpu();
   runtime_enter(cpu);
   worker* w = cpu->w;
   bool ok = true;
-  if (w && w->rt == rt) {
-    if (w->stack_cached == 0) w->stack_cached = static_cast<unsigned>(rt->stacks.allocate(w->stack_cache, stack_batch));
+  if (other) {
+    ok = other->allocate(s);
+  } else if (w && w->rt == rt) {
+    if (w->stack_cached == 0)
+      w->stack_cached = static_cast<unsigned>(rt->stacks.standard().allocate(w->stack_cache, stack_batch));
     ok = w->stack_cached != 0;
     if (ok) s = w->stack_cache[--w->stack_cached];
   } else {
-    ok = rt->stacks.allocate(s);
+    ok = rt->stacks.standard().allocate(s);
   }
   runtime_exit(cpu);
   return ok;

@@ -20,7 +20,7 @@
 #include <jiffy/detail/queues.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
 #include <jiffy/detail/sched_class.hpp>
-#include <jiffy/detail/stack.hpp>
+#include <jiffy/detail/stack_classes.hpp>
 #include <jiffy/detail/timer_heap.hpp>
 #include <jiffy/options.hpp>
 
@@ -124,7 +124,7 @@ struct worker {
 
 struct runtime_core {
   runtime_options options;
-  stack_pool stacks;
+  stack_pools stacks;  // the runtime's stack size and any other its fibers ask for
   std::vector<std::unique_ptr<worker>> workers;
 
   // The global run queue (detail/run_queue.hpp).

@@ -69,11 +69,13 @@ namespace jiffy::detail {
   __builtin_unreachable();
 }
 
+// `stack_size`: fiber_options::stack_size, checked (0: the runtime's).
 template <class Fn>
-fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to) {
+fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to, std::size_t stack_size = 0) {
   using F = std::decay_t<Fn>;
   stack_span s;
-  if (!allocate_stack(rt, s)) fatal("cannot allocate a fiber stack (mmap failed: out of memory or address space)");
+  if (!allocate_stack(rt, rt->stacks.size_for(stack_size), s))
+    fatal("cannot allocate a fiber stack (mmap failed: out of memory or address space)");
   sanitizer_unpoison_stack(s.base, s.size);
   char* top = s.top();
   auto* f = reinterpret_cast<fiber_control*>((reinterpret_cast<std::uintptr_t>(top) - sizeof(fiber_control)) &

@@ -45,6 +45,11 @@ namespace jiffy::detail {
 // wide margin.
 inline constexpr std::uintptr_t preempt_stack_headroom = 8 * 1024;
 
+// The least stack a fiber needs to be preempted by signal: the frame the
+// kernel pushes (twice its minimum, for the state it grows with) and the
+// switch below it.
+inline std::size_t preemptible_stack_minimum() noexcept { return 2 * min_signal_frame_size() + preempt_stack_headroom; }
+
 // A signal that is not ours goes to the handler installed before ours. If
 // that was SIG_DFL: SIGURG's default is to ignore it; for another signal
 // chosen by the program, a stray copy is dropped rather than killing the

@@ -309,8 +309,7 @@ inline void monitor_main(runtime_core* rt) noexcept {
     if (timer_due < next) next = timer_due;
     // Stacks a burst left unused give their pages back by age
     // (detail/stack.hpp): here, off every fiber's path.
-    std::int64_t decay_due = rt->stacks.next_decay();
-    if (decay_due <= now) decay_due = rt->stacks.decay(now);
+    std::int64_t decay_due = rt->stacks.decay(now);
     if (decay_due < next) next = decay_due;
     // Every worker busy: the monitor waits in the netpoller for them (below),
     // so readiness makes its fiber runnable at once — and preempts a worker
