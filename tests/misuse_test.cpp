@@ -23,12 +23,14 @@ TEST_CASE("misuse of the preempt count is reported, not silent") {
     auto r = test::run_in_child([] {
       jiffy::runtime rt({.workers = 1});
       rt.block_on([] {
+        (void)jiffy::this_fiber::set_name("frame ticker");
         jiffy::preempt_disable();
         jiffy::this_fiber::yield();
       });
     });
     CHECK(r.signal == SIGABRT);
     CHECK(r.err.find("jiffy: BUG: scheduling while atomic") != std::string::npos);
+    CHECK(r.err.find("by fiber 1 \"frame ticker\"") != std::string::npos);
   }
   SUBCASE("blocking on a mutex while preempt-disabled") {
     auto r = test::run_in_child([] {
@@ -243,7 +245,7 @@ void block_worker_on_std_condition_variable(jiffy::runtime& rt) {
   static std::mutex m;
   static std::condition_variable cv;
   static bool ready = false;
-  auto waiter = rt.spawn([] {
+  auto waiter = rt.spawn({.name = "cv waiter"}, [] {
     std::unique_lock<std::mutex> lk(m);
     cv.wait(lk, [] { return ready; });
   });
@@ -301,7 +303,8 @@ TEST_CASE("a worker blocked on a std::condition_variable for a fiber of its own 
   CHECK(r.exited);
   CHECK(r.err.find("jiffy: worker 0 has been blocked in the kernel (futex") != std::string::npos);
   CHECK(r.err.find("likely a deadlock") != std::string::npos);
-  CHECK(r.err.find("jiffy:   fiber 1 is blocked there") != std::string::npos);  // the waiter, the first fiber
+  // The waiter, the first fiber, by id and name.
+  CHECK(r.err.find("jiffy:   fiber 1 \"cv waiter\" is blocked there") != std::string::npos);
   INFO(r.err);
   // The notifier, queued on the worker or (spawned from outside) globally.
   CHECK((r.err.find("1 queued here") != std::string::npos || r.err.find("1 in the global queue") != std::string::npos));

@@ -31,11 +31,13 @@
 #include <jiffy/preempt.hpp>
 #include <jiffy/sched.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -246,6 +248,44 @@ inline bool in_fiber() noexcept { return detail::this_cpu()->current != nullptr;
 inline std::uint64_t id() noexcept {
   detail::fiber_control* f = detail::this_cpu()->current;
   return f ? f->id : 0;
+}
+
+// The calling fiber's name: its fiber_options::name, the last set_name(),
+// or "fiber-<id>"; empty on a plain thread. Valid until the fiber's next
+// set_name() or its end.
+[[nodiscard]] inline std::string_view name() noexcept {
+  detail::fiber_control* f = detail::this_cpu()->current;
+  if (!f) return {};
+  if (f->name) return f->name;
+  // The default, formatted into the fiber's own buffer (it has none of its
+  // own, so nothing else uses the buffer).
+  char* out = f->name_buf;
+  constexpr std::string_view prefix = "fiber-";
+  prefix.copy(out, prefix.size());
+  char* end = std::to_chars(out + prefix.size(), out + detail::fiber_control::name_capacity - 1, f->id).ptr;
+  *end = '\0';
+  return {out, static_cast<std::size_t>(end - out)};
+}
+
+// Names the calling fiber (diagnostics, traces): a copy of up to 31 bytes
+// of `name` is kept (longer names are cut). operation_not_permitted on a
+// plain thread, changing nothing.
+[[nodiscard]] inline std::error_code set_name(std::string_view name) noexcept {
+  detail::fiber_control* f = detail::this_cpu()->current;
+  if (!f) return std::make_error_code(std::errc::operation_not_permitted);
+  std::size_t n =
+      name.size() < detail::fiber_control::name_capacity ? name.size() : detail::fiber_control::name_capacity - 1;
+  name.copy(f->name_buf, n);
+  f->name_buf[n] = '\0';
+  f->name = f->name_buf;
+  // What the worker publishes for the stuck-worker report (read only while
+  // this fiber is blocked, so never during this copy). In the runtime
+  // section: the worker must be the one running us.
+  detail::cpu_local* cpu = detail::this_cpu();
+  detail::runtime_enter(cpu);
+  cpu->w->running_name.store(f->name, std::memory_order_relaxed);
+  detail::runtime_exit(cpu);
+  return {};
 }
 
 // The index of the worker running the caller; not_a_worker on a plain thread.

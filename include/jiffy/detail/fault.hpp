@@ -44,9 +44,7 @@ inline void overflow_handler(int sig, signal_info* info, void* uc) noexcept {
     const stack_span& s = f->stack;
     if (addr < s.base && addr >= s.base - s.guard_size) {
       message m;
-      m.text("jiffy: fiber stack overflow (fiber ").number(f->id);
-      if (f->name) m.text(" \"").text(f->name).text("\"");
-      m.text(", stack of ").number(s.size);
+      describe_fiber(m.text("jiffy: fiber stack overflow ("), f->id, f->name).text(", stack of ").number(s.size);
       fatal(m.text(" bytes; raise its fiber_options::stack_size, or runtime_options::stack_size for every fiber)"));
     }
   }

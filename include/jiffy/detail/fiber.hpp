@@ -9,11 +9,16 @@
 //  * `home` is the last worker the fiber ran on; a fiber that must stay home
 //    (pinned, inside migrate_disable(), or preempted by signal) is queued
 //    only there (detail/run_queue.hpp).
+//  * A fiber's name is fiber_options::name (the caller keeps it alive) or a
+//    copy made by this_fiber::set_name into `name_buf`; unnamed, it is
+//    "fiber-<id>". Diagnostics name a fiber as `fiber N "name"`
+//    (describe_fiber), or `fiber N` when it has none of its own.
 //  * `sp` and the saved counts are written by the switch (detail/switch.hpp)
 //    while the fiber is off every queue, and read after it is dequeued: the
 //    queue's own release/acquire orders them.
 #pragma once
 
+#include <jiffy/detail/diag.hpp>
 #include <jiffy/detail/mcs_nodes.hpp>
 #include <jiffy/detail/queues.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
@@ -50,7 +55,9 @@ struct fiber_control {
   sched_params sched;
   std::atomic<std::uint8_t> boost_rank{0};
   std::uint8_t queued_rank = rank_not_queued;
-  const char* name = nullptr;
+  const char* name = nullptr;                       // null: none of its own ("fiber-<id>")
+  static constexpr std::size_t name_capacity = 32;  // set_name keeps up to 31 bytes
+  char name_buf[name_capacity] = {};
   // The jiffy::mutex it is waiting to lock (priority inheritance), under
   // pi_lock: while a chain walk holds pi_lock the fiber cannot leave that
   // mutex's lock(), so the mutex stays alive (detail/priority_inheritance.hpp).
@@ -75,6 +82,14 @@ struct fiber_control {
     return b > r ? b : r;
   }
 };
+
+// How every diagnostic names a fiber: `fiber N "name"`, or `fiber N`.
+// Async-signal-safe (the overflow report calls it).
+inline message& describe_fiber(message& m, std::uint64_t id, const char* name) noexcept {
+  m.text("fiber ").number(id);
+  if (name) m.text(" \"").text(name).text("\"");
+  return m;
+}
 
 // What the arriving side of a switch does for the side that left.
 struct post_action {

@@ -72,6 +72,7 @@ struct worker {
   // The running fiber's id (0 in the scheduler loop), for the monitor's
   // reports. Written by this worker at each switch, read relaxed.
   std::atomic<std::uint64_t> running_fiber{0};
+  std::atomic<const char*> running_name{nullptr};  // and its own name, if it has one
   // What it runs: pack_running(rank, policy, weight) (detail/sched_class.hpp),
   // 0 in the scheduler loop. Written by this worker at each switch, read
   // relaxed by wakers choosing whom to preempt and by the monitor.

@@ -48,7 +48,7 @@ namespace jiffy::detail {
   if (left || cpu->migrate_disable) {
     if constexpr (debug_checks) {
       message m;
-      m.text("jiffy: BUG: fiber ").number(self->id).text(" exited with preempt_count ").number(left);
+      describe_fiber(m.text("jiffy: BUG: "), self->id, self->name).text(" exited with preempt_count ").number(left);
       m.text(" and migrate_disable ").number(cpu->migrate_disable).write_line();
     }
     (void)detach_user_preempt(cpu);  // the kernel's do_exit does the same fix-up

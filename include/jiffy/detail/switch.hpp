@@ -91,7 +91,8 @@ namespace jiffy::detail {
     self->saved_migrate = cpu->migrate_disable;
     if (!self->stack.canary_intact()) {
       message m;
-      fatal(m.text("jiffy: fiber stack overflow (fiber ").number(self->id).text(", detected by canary)"));
+      fatal(
+          describe_fiber(m.text("jiffy: fiber stack overflow ("), self->id, self->name).text(", detected by canary)"));
     }
   }
   cpu->migrate_disable = 0;
@@ -100,6 +101,7 @@ namespace jiffy::detail {
   w->slice.store((((slice >> 1) + 1) << 1) | (next ? 1 : 0), std::memory_order_relaxed);
   if (!self) wake_monitor_if_idle(w->rt->monitor);  // leaving the idle loop: the monitor must watch us
   w->running_fiber.store(next ? next->id : 0, std::memory_order_relaxed);
+  w->running_name.store(next ? next->name : nullptr, std::memory_order_relaxed);
   w->running_sched.store(next ? pack_running(next->rank(), next->sched.policy, next->sched.weight) : 0,
                          std::memory_order_relaxed);
   w->prev = self;

@@ -41,6 +41,7 @@ inline void debug_might_sleep(const char* what) noexcept {
     if (c) {
       message m;
       m.text("jiffy: BUG: scheduling while atomic: ").text(what).text(" called with preempt_count ").number(c);
+      if (fiber_control* f = this_cpu()->current) describe_fiber(m.text(" by "), f->id, f->name);
       fatal(
           m.text(" (held: preempt_disable(), a jiffy spinlock, or a lock jiffy does not own: a std::mutex, a pthread "
                  "lock, a static's initialiser, call_once)"));

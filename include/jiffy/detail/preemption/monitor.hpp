@@ -90,7 +90,9 @@ inline void report_if_stuck(worker* w, runtime_core* rt, std::int64_t now) noexc
   msg.text("jiffy: worker ").number(w->index).text(" has been blocked in the kernel (");
   msg.text(futex ? futex_wait_meaning : blocked_syscall_meaning(call)).text(") for over a second: likely a deadlock");
   msg.write_line();
-  msg.text("jiffy:   fiber ").number(w->running_fiber.load(std::memory_order_relaxed));
+  // The stuck fiber is not running, so its name does not change under us.
+  describe_fiber(msg.text("jiffy:   "), w->running_fiber.load(std::memory_order_relaxed),
+                 w->running_name.load(std::memory_order_relaxed));
   msg.text(" is blocked there, holding the worker's thread, while fibers wait to run on this worker (");
   msg.number(preempted).text(" preempted, ").number(w->home_size.load(std::memory_order_relaxed));
   msg.text(" pinned or resuming here, ");
