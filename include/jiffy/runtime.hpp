@@ -21,6 +21,7 @@
 #include <jiffy/detail/block_on.hpp>
 #include <jiffy/detail/parallel_for.hpp>
 #include <jiffy/detail/lifecycle.hpp>
+#include <jiffy/detail/main_thread.hpp>
 #include <jiffy/detail/run_queue.hpp>
 #include <jiffy/detail/sched_setup.hpp>
 #include <jiffy/detail/runtime_core.hpp>
@@ -30,6 +31,7 @@
 #include <jiffy/options.hpp>
 #include <jiffy/preempt.hpp>
 #include <jiffy/sched.hpp>
+#include <jiffy/sync.hpp>
 
 #include <charconv>
 #include <chrono>
@@ -73,6 +75,10 @@ class [[nodiscard]] fiber {
     if (!f_) detail::fatal("fiber::join() on a fiber that is not joinable");
     if (detail::this_cpu()->current == f_) detail::fatal("fiber::join() called by the fiber itself (deadlock)");
     detail::debug_might_sleep("fiber::join()");
+    // A main fiber joined on the thread that serves main fibers would never
+    // run: serve until it finishes.
+    if (!detail::this_cpu()->current && f_->pinned && f_->home->serves_main && detail::may_serve_main(f_->rt))
+      detail::serve_main_until_finished(f_, "fiber::join()");
     detail::join_fiber(std::exchange(f_, nullptr));
   }
 
@@ -92,10 +98,25 @@ class [[nodiscard]] fiber {
   detail::fiber_control* f_ = nullptr;
 };
 
+// What a thread serving main fibers does when none is runnable
+// (runtime::serve_main).
+enum class serve_mode {
+  main_only,  // waits for one (sleeps)
+  help,       // runs other fibers meanwhile: the global queue, other workers' rings
+};
+
 class runtime {
  public:
   explicit runtime(runtime_options options = {}) : core_(detail::start_runtime(options)) {}
-  ~runtime() { detail::stop_runtime(core_); }
+  // Waits for every fiber. On the thread that serves main fibers (or any
+  // thread, if none has yet), main fibers still to finish are served first.
+  ~runtime() {
+    if (core_->main_live.load(std::memory_order_relaxed) > 0 && detail::may_serve_main(core_))
+      detail::serve_main_until(
+          core_, [this] { return core_->main_live.load(std::memory_order_relaxed) == 0; }, detail::no_deadline_ns,
+          /*help=*/true, "runtime::~runtime()");
+    detail::stop_runtime(core_);
+  }
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
 
@@ -123,6 +144,47 @@ class runtime {
   fiber spawn_pinned(unsigned worker_index, const fiber_options& o, F&& f) {
     detail::check_worker_index(core_, worker_index, "runtime::spawn_pinned()");
     return fiber(start(o, std::forward<F>(f), static_cast<int>(worker_index)));
+  }
+
+  // Starts f() as a main fiber: one that runs only on the program's own
+  // thread, while it is in serve_main() (render submission, windowing and
+  // other APIs bound to the main thread). Callable from any thread. Its
+  // class and priority order it among main fibers; it runs until it parks,
+  // yields or ends (never preempted by signal). Fibers it spawns or wakes
+  // run on the workers.
+  template <class F>
+  fiber spawn_main(F&& f) {
+    return spawn_main(fiber_options{}, std::forward<F>(f));
+  }
+  template <class F>
+  fiber spawn_main(const fiber_options& o, F&& f) {
+    return fiber(start(o, std::forward<F>(f), detail::pin_to_main));
+  }
+
+  // Runs main fibers on the calling thread until wg's count is zero, then
+  // returns (a frame: spawn_main the frame's main-thread work, each calling
+  // wg.done(), and serve). With serve_mode::help the thread also runs other
+  // fibers while no main fiber is runnable (it returns between two fibers,
+  // so a long one delays its return). The first thread to serve is the only
+  // one that may (a parked main fiber must resume on its thread); calling it
+  // from another, or from a fiber, stops the program with a message.
+  void serve_main(wait_group& wg, serve_mode mode = serve_mode::main_only) {
+    detail::bind_main_thread(core_, "runtime::serve_main()");
+    if (wg.count() == 0) return;
+    bool reached = false;  // written by the watcher, on this thread
+    fiber watcher = spawn_main([&] {
+      wg.wait();
+      reached = true;
+    });
+    detail::serve_main_until(
+        core_, [&] { return reached; }, detail::no_deadline_ns, mode == serve_mode::help, "runtime::serve_main()");
+    watcher.join();
+  }
+  // Runs main fibers on the calling thread for `d`, then returns.
+  template <class Rep, class Period>
+  void serve_main(std::chrono::duration<Rep, Period> d, serve_mode mode = serve_mode::main_only) {
+    detail::serve_main_until(
+        core_, [] { return false; }, detail::deadline_after(d), mode == serve_mode::help, "runtime::serve_main()");
   }
 
   // Runs f() as a fiber and waits for it; returns what f returns.
@@ -177,6 +239,8 @@ class runtime {
   friend fiber spawn_pinned(unsigned, F&&);
   template <class F>
   friend fiber spawn_pinned(unsigned, const fiber_options&, F&&);
+  template <class F>
+  friend fiber spawn_main(const fiber_options&, F&&);
 
   template <class F>
   static fiber start_on(detail::runtime_core* rt, const fiber_options& o, F&& f, int pin_to, const char* caller) {
@@ -192,8 +256,10 @@ class runtime {
   }
   template <class F>
   detail::fiber_control* start(const fiber_options& o, F&& f, int pin_to) {
-    fiber h =
-        start_on(core_, o, std::forward<F>(f), pin_to, pin_to < 0 ? "runtime::spawn()" : "runtime::spawn_pinned()");
+    const char* caller = pin_to == detail::pin_to_main ? "runtime::spawn_main()"
+                         : pin_to < 0                  ? "runtime::spawn()"
+                                                       : "runtime::spawn_pinned()";
+    fiber h = start_on(core_, o, std::forward<F>(f), pin_to, caller);
     return std::exchange(h.f_, nullptr);
   }
 
@@ -225,6 +291,19 @@ fiber spawn_pinned(unsigned worker_index, const fiber_options& o, F&& f) {
   if (!rt) detail::fatal("jiffy::spawn_pinned() called outside a fiber (use runtime::spawn_pinned())");
   detail::check_worker_index(rt, worker_index, "jiffy::spawn_pinned()");
   return runtime::start_on(rt, o, std::forward<F>(f), static_cast<int>(worker_index), "jiffy::spawn_pinned()");
+}
+
+// Inside a fiber: starts f() as a main fiber of this runtime (see
+// runtime::spawn_main).
+template <class F>
+fiber spawn_main(F&& f) {
+  return spawn_main(fiber_options{}, std::forward<F>(f));
+}
+template <class F>
+fiber spawn_main(const fiber_options& o, F&& f) {
+  detail::runtime_core* rt = detail::current_runtime_core();
+  if (!rt) detail::fatal("jiffy::spawn_main() called outside a fiber (use runtime::spawn_main())");
+  return runtime::start_on(rt, o, std::forward<F>(f), detail::pin_to_main, "jiffy::spawn_main()");
 }
 
 // Inside a fiber: runs f(i) for every i in [first, last) on this runtime's

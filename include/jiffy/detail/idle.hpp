@@ -96,6 +96,15 @@ inline bool idle_worker_available(const runtime_core* rt) noexcept {
   return rt->sleepers.load(std::memory_order_relaxed) > 0 || rt->spinning.load(std::memory_order_relaxed) > 0;
 }
 
+// Wakes the thread serving the main worker, if it sleeps (the handshake is
+// in detail/main_thread.hpp: it clears the word and says it sleeps, then
+// looks for work; we set the word, then look whether it sleeps).
+inline void wake_main(worker* mw) noexcept {
+  mw->sleep_word.store(1, std::memory_order_release);
+  store_load_barrier();
+  if (mw->main_asleep.load(std::memory_order_relaxed)) futex_wake(&mw->sleep_word);
+}
+
 // Wakes a specific worker (it has work only it may run).
 inline void wake_worker(runtime_core* rt, worker* w) noexcept {
   store_load_barrier();

@@ -67,6 +67,10 @@ inline runtime_core* start_runtime(const runtime_options& o) {
     w->index = i;
     rt->workers.push_back(std::move(w));
   }
+  rt->main_worker = std::make_unique<worker>();  // run by serve_main (detail/main_thread.hpp)
+  rt->main_worker->rt = rt;
+  rt->main_worker->index = n;
+  rt->main_worker->serves_main = true;
   // The monitor reads each worker's thread id, CPU clock and thread state:
   // it starts only once every worker has published them (the latch orders
   // those writes before the monitor's reads).
@@ -112,8 +116,8 @@ inline void stop_runtime(runtime_core* rt) {
 
 inline runtime_stats collect_stats(const runtime_core* rt) noexcept {
   runtime_stats s;
-  for (auto& w : rt->workers) {
-    const worker_counters& c = w->counters;
+  auto count = [&](const worker& w) {
+    const worker_counters& c = w.counters;
     auto r = [](const std::atomic<std::uint64_t>& x) { return x.load(std::memory_order_relaxed); };
     s.fibers_finished += r(c.finished);
     s.context_switches += r(c.switches);
@@ -125,7 +129,9 @@ inline runtime_stats collect_stats(const runtime_core* rt) noexcept {
     s.voluntary_reschedules += r(c.voluntary);
     s.deferred_preemptions += r(c.deferred);
     s.pi_boosts += r(c.pi_boosts);
-  }
+  };
+  for (auto& w : rt->workers) count(*w);
+  count(*rt->main_worker);  // the program's own thread, while it serves main fibers
   s.fibers_spawned = s.fibers_finished + rt->live.load(std::memory_order_relaxed);
   s.signals_sent = rt->monitor.signals_sent.load(std::memory_order_relaxed);
   s.wakeup_preemptions = rt->monitor.wakeup_preemptions.load(std::memory_order_relaxed);

@@ -20,6 +20,9 @@
 //
 // Timers.  Each worker keeps a heap of its fibers' deadlines; a pick fires
 // the worker's due timers first, and an idle worker fires anyone's.
+//
+// The main worker (detail/main_thread.hpp) picks by pick_main instead: its
+// own fibers by rank, then, if its serving thread helps, other work.
 #pragma once
 
 #include <jiffy/detail/netpoll_run.hpp>
@@ -109,7 +112,10 @@ inline void serve_global_first_after_preemption(worker* w) noexcept {
 // the caller keeps running otherwise). Real-time fibers come first (unless
 // this worker is throttled: preemption/rt_throttle.hpp), then fair ones as
 // below, then idle-class ones.
+inline fiber_control* pick_main(worker* mw, unsigned min_rank) noexcept;
+
 inline fiber_control* pick_next(worker* w, bool may_poll = true, unsigned min_rank = rank_idle) noexcept {
+  if (w->serves_main) return pick_main(w, min_rank);  // the program's own thread (detail/main_thread.hpp)
   runtime_core* rt = w->rt;
   if (w->timers.earliest() != no_deadline_ns) run_timers(w, now_ns());
   if (rt->classes.rt_waiting() && !w->rt_throttled.load(std::memory_order_relaxed))
@@ -191,6 +197,36 @@ inline std::uint64_t next_random(worker* w) noexcept {
   w->rng ^= w->rng >> 7;
   w->rng ^= w->rng << 17;
   return w->rng;
+}
+
+// The main worker's pick: its own fibers by rank (at least min_rank), then,
+// when helping, other work. Runs on the serving thread.
+inline fiber_control* pick_main(worker* mw, unsigned min_rank) noexcept {
+  runtime_core* rt = mw->rt;
+  if (mw->timers.earliest() != no_deadline_ns) run_timers(mw, now_ns());
+  inbox_drain(mw);
+  fiber_control* best = nullptr;
+  for (fiber_control* f = mw->home_queue.front(); f; f = f->next)
+    if (f->rank() >= min_rank && (!best || f->rank() > best->rank())) best = f;
+  if (best) {
+    mw->home_queue.remove(best);
+    mw->home_size.store(static_cast<std::uint32_t>(mw->home_queue.size()), std::memory_order_relaxed);
+    return best;
+  }
+  if (!mw->main_helps) return nullptr;
+  if (rt->classes.rt_waiting())
+    if (fiber_control* f = rt->classes.pop_rt(mw, min_rank)) return f;
+  if (min_rank > rank_fair) return nullptr;
+  if (fiber_control* f = mw->ring.pop()) return f;
+  if (fiber_control* f = global_pop(rt)) return f;
+  std::size_t n = rt->workers.size();
+  std::size_t start = next_random(mw) % n;
+  for (std::size_t i = 0; i < n; ++i)
+    if (fiber_control* f = mw->ring.steal_half_from(rt->workers[(start + i) % n]->ring)) {
+      worker_counters::bump(mw->counters.steals);
+      return f;
+    }
+  return min_rank == rank_idle ? rt->classes.pop_idle(mw) : nullptr;
 }
 
 // pick_next, then stealing and other workers' timers. For the idle loop.

@@ -16,8 +16,10 @@
 // slot and runs as soon as the waker stops: it is likely to touch what the
 // waker just wrote, and a hand-off between two fibers then costs two
 // switches on one worker, not a futex wake of another. Made runnable by a
-// plain thread, a fiber goes to the global queue. A fiber that must stay
-// home goes to its home worker's queue or inbox, and that worker is woken.
+// plain thread, or on the main worker by a fiber other than its own, a fiber
+// goes to the global queue. A fiber that must stay home goes to its home
+// worker's queue or inbox, and that worker is woken; a main fiber goes to
+// the main worker's whatever its class (detail/main_thread.hpp).
 //
 // Who takes it is detail/pick.hpp's business.
 //
@@ -87,6 +89,14 @@ inline fiber_control* home_pop(worker* w) noexcept {
   return f;
 }
 
+// Another thread hands w a fiber only w may run.
+inline void inbox_push(worker* w, fiber_control* f) noexcept {
+  w->inbox_lock.lock();
+  w->inbox.push_back(f);
+  w->inbox_nonempty.store(true, std::memory_order_release);  // pairs with inbox_drain's acquire
+  w->inbox_lock.unlock();
+}
+
 inline void inbox_drain(worker* w) noexcept {
   if (!w->inbox_nonempty.load(std::memory_order_acquire)) return;
   w->inbox_lock.lock();
@@ -140,6 +150,16 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
   foreign_waker_scope scope(rt, !w || w->rt != rt);
   // Read before f is queued: from then on another worker may run it.
   wakeup_candidate c = describe_for_wakeup(f, why == ready_reason::woken);
+  if (c.home && c.home->serves_main) {  // the program's own thread (detail/main_thread.hpp): any class
+    worker* mw = c.home;
+    if (w == mw) {
+      home_push(mw, f);
+    } else {
+      inbox_push(mw, f);
+      wake_main(mw);
+    }
+    return;
+  }
   if (c.rank != rank_fair) {  // real-time or idle class (detail/sched_class.hpp)
     rt->classes.push(f, c.rank);
     if (c.home)
@@ -154,16 +174,13 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
     if (w == home) {
       home_push(home, f);
     } else {
-      home->inbox_lock.lock();
-      home->inbox.push_back(f);
-      home->inbox_nonempty.store(true, std::memory_order_release);
-      home->inbox_lock.unlock();
+      inbox_push(home, f);
       wake_worker(rt, home);
       wakeup_preempt(rt, c);
     }
     return;
   }
-  if (w && w->rt == rt) {
+  if (w && w->rt == rt && !w->serves_main) {  // (the main worker keeps only its own fibers)
     if (why == ready_reason::woken) {
       // acq_rel: a thief that takes it must see its saved context.
       fiber_control* displaced = w->runnext.exchange(f, std::memory_order_acq_rel);

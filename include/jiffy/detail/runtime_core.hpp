@@ -47,6 +47,11 @@ struct worker_counters {
 struct worker {
   runtime_core* rt = nullptr;
   unsigned index = 0;
+  // The main worker (detail/main_thread.hpp): no thread of its own; run by
+  // the thread in serve_main, which with `main_helps` also runs other fibers.
+  bool serves_main = false;
+  bool main_helps = false;               // written by the serving thread only
+  std::atomic<bool> main_asleep{false};  // its serving thread sleeps on sleep_word
   std::thread thread;
   cpu_local* cpu = nullptr;  // this worker's thread state, for remote need_resched
   os_thread_view os;         // its thread as the monitor sees it (tid for the signal, CPU clock, state)
@@ -127,6 +132,11 @@ struct runtime_core {
   runtime_options options;
   stack_pools stacks;  // the runtime's stack size and any other its fibers ask for
   std::vector<std::unique_ptr<worker>> workers;
+  // Fibers spawned with spawn_main, and the thread that serves them (0:
+  // none yet; detail/main_thread.hpp).
+  std::unique_ptr<worker> main_worker;
+  std::atomic<long> main_thread{0};
+  std::atomic<std::uint64_t> main_live{0};  // main fibers spawned and not yet retired
 
   // The global run queue (detail/run_queue.hpp).
   raw_spinlock global_lock;

@@ -69,6 +69,10 @@ namespace jiffy::detail {
   __builtin_unreachable();
 }
 
+// `pin_to`: a worker's index, no_pin, or pin_to_main (runtime::spawn_main).
+inline constexpr int no_pin = -1;
+inline constexpr int pin_to_main = -2;
+
 // `stack_size`: fiber_options::stack_size, checked (0: the runtime's).
 template <class Fn>
 fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to, std::size_t stack_size = 0) {
@@ -97,6 +101,10 @@ fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to, std::size_t s
   if (pin_to >= 0) {
     f->pinned = true;
     f->home = rt->workers[static_cast<std::size_t>(pin_to)].get();
+  } else if (pin_to == pin_to_main) {
+    f->pinned = true;
+    f->home = rt->main_worker.get();
+    rt->main_live.fetch_add(1, std::memory_order_relaxed);
   }
   f->sp = make_context(callable_at, &fiber_entry);
   sanitizer_create_fiber(f->san, s.base, s.size);

@@ -27,6 +27,9 @@
 
 namespace jiffy::detail {
 
+// The calling thread's id, as the kernel numbers it.
+inline pid_t current_thread_id() noexcept { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
 // One thread, as another thread can observe it.
 struct os_thread_view {
   pid_t tid = 0;          // the kernel's thread id (signals are aimed at it)
@@ -35,7 +38,7 @@ struct os_thread_view {
 
   // Called on the thread being described.
   void describe_current_thread() noexcept {
-    tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    tid = current_thread_id();
     pthread_getcpuclockid(pthread_self(), &cpu_clock);
     stat_fd = ::open("/proc/thread-self/stat", O_RDONLY | O_CLOEXEC);
   }
