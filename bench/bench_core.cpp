@@ -19,6 +19,9 @@
 //  BM_spawn_join/*    Starting an empty fiber from a fiber and joining it.
 //                     Boost.Fiber with its default stack allocator (malloc)
 //                     and with pooled_fixedsize_stack.
+//  BM_spawn_batch/*   A burst: 1,000 empty fibers spawned from a fiber, then
+//                     joined (a game frame's fan-out). per_op is per fiber.
+//                     Boost.Fiber with pooled_fixedsize_stack, its fastest.
 //  BM_preempt_pair/*  preempt_disable() + preempt_enable() around an empty
 //                     critical section (benchmark::ClobberMemory), against the
 //                     same shape done by hand on a thread_local counter: ++,
@@ -65,6 +68,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <sys/mman.h>
+#include <vector>
 #if defined(__x86_64__)
 #include <xmmintrin.h>
 #endif
@@ -234,6 +238,39 @@ void BM_spawn_join_boost_pooled(benchmark::State& state) {
   report_per_op(state, 1);
 }
 BENCHMARK(BM_spawn_join_boost_pooled)->Name("BM_spawn_join/boost_fiber_pooled")->UseRealTime()->MinTime(kMinTime);
+#endif
+
+// ---------------------------------------------------------------------------
+// A burst of kBatch spawns, then their joins.
+
+constexpr int kBatch = 1000;
+
+void BM_spawn_batch_jiffy(benchmark::State& state, jiffy::runtime& rt) {
+  rt.block_on([&state] {
+    std::vector<jiffy::fiber> fibers(kBatch);
+    for (auto _ : state) {
+      for (auto& f : fibers) f = jiffy::spawn([] {});
+      for (auto& f : fibers) f.join();
+    }
+  });
+  report_per_op(state, kBatch);
+}
+void BM_spawn_batch_jiffy_1w(benchmark::State& state) { BM_spawn_batch_jiffy(state, runtime_1w()); }
+BENCHMARK(BM_spawn_batch_jiffy_1w)->Name("BM_spawn_batch/jiffy")->UseRealTime()->MinTime(kMinTime);
+void BM_spawn_batch_jiffy_2w(benchmark::State& state) { BM_spawn_batch_jiffy(state, runtime_2w()); }
+BENCHMARK(BM_spawn_batch_jiffy_2w)->Name("BM_spawn_batch/jiffy_2workers")->UseRealTime()->MinTime(kMinTime);
+
+#if JIFFY_BENCH_HAVE_BOOST
+void BM_spawn_batch_boost_pooled(benchmark::State& state) {
+  boost::fibers::pooled_fixedsize_stack stacks;
+  std::vector<boost::fibers::fiber> fibers(kBatch);
+  for (auto _ : state) {
+    for (auto& f : fibers) f = boost::fibers::fiber(std::allocator_arg, stacks, [] {});
+    for (auto& f : fibers) f.join();
+  }
+  report_per_op(state, kBatch);
+}
+BENCHMARK(BM_spawn_batch_boost_pooled)->Name("BM_spawn_batch/boost_fiber_pooled")->UseRealTime()->MinTime(kMinTime);
 #endif
 
 // ---------------------------------------------------------------------------

@@ -28,6 +28,8 @@ PAIRS = [
     ("yield (2 fibers, 1 worker)", "BM_yield/jiffy", "BM_yield/boost_fiber", ("<=", 0.5)),
     ("spawn+join", "BM_spawn_join/jiffy", "BM_spawn_join/boost_fiber", ("<", 1.0)),
     ("spawn+join vs pooled stacks", "BM_spawn_join/jiffy", "BM_spawn_join/boost_fiber_pooled", None),
+    ("burst of 1,000 spawns then joins", "BM_spawn_batch/jiffy", "BM_spawn_batch/boost_fiber_pooled", ("<=", 0.5)),
+    ("burst of 1,000, 2 workers", "BM_spawn_batch/jiffy_2workers", "BM_spawn_batch/boost_fiber_pooled", None),
     ("preempt_disable+enable pair (thread)", "BM_preempt_pair/jiffy", "BM_preempt_pair/thread_local", ("<=", 1.5)),
     ("preempt_disable+enable pair (in fiber)", "BM_preempt_pair/jiffy_in_fiber",
      "BM_preempt_pair/thread_local_in_fiber", ("<=", 1.5)),

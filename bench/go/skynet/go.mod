@@ -1,0 +1,3 @@
+module jiffy/bench/go/skynet
+
+go 1.19
