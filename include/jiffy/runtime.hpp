@@ -77,7 +77,7 @@ class [[nodiscard]] fiber {
     detail::debug_might_sleep("fiber::join()");
     // A main fiber joined on the thread that serves main fibers would never
     // run: serve until it finishes.
-    if (!detail::this_cpu()->current && f_->pinned && f_->home->serves_main && detail::may_serve_main(f_->rt))
+    if (!detail::this_cpu()->current && f_->main_only && detail::may_serve_main(f_->rt))
       detail::serve_main_until_finished(f_, "fiber::join()");
     detail::join_fiber(std::exchange(f_, nullptr));
   }

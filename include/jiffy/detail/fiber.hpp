@@ -44,6 +44,7 @@ struct fiber_control {
   unsigned saved_preempt = 0;  // user part of preempt_count while switched out
   unsigned saved_migrate = 0;  // migrate_disable nesting while switched out
   bool pinned = false;
+  bool main_only = false;        // spawned by spawn_main (pinned to the main worker); set at creation, never changed
   bool async_preempted = false;  // switched out by the preemption signal: must resume on `home`
   // In the global queue because a full ring spilled it, not because it was
   // spawned or woken there: not served first after a preemption (pick_next).

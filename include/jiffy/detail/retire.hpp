@@ -84,7 +84,7 @@ inline void release_fiber_ref(fiber_control* f) noexcept {
 inline void fiber_retire(fiber_control* f) noexcept {
   runtime_core* rt = f->rt;
   // relaxed: read only by the serving thread, where main fibers retire.
-  if (f->pinned && f->home->serves_main) rt->main_live.fetch_sub(1, std::memory_order_relaxed);
+  if (f->main_only) rt->main_live.fetch_sub(1, std::memory_order_relaxed);
   sanitizer_destroy_fiber(f->san);
   release_fiber_ref(f);
   // seq_cst, with stop_runtime's store of `stopping` and load of `live`: each

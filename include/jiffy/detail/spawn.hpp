@@ -103,6 +103,7 @@ fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to, std::size_t s
     f->home = rt->workers[static_cast<std::size_t>(pin_to)].get();
   } else if (pin_to == pin_to_main) {
     f->pinned = true;
+    f->main_only = true;
     f->home = rt->main_worker.get();
     rt->main_live.fetch_add(1, std::memory_order_relaxed);
   }

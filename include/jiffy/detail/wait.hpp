@@ -60,7 +60,7 @@ inline void arm_timer_here(waiter* wt, std::int64_t deadline) noexcept {
   // The main worker's timers are fired only while it is served: there, only
   // its own fibers' (detail/main_thread.hpp). Another fiber helped there
   // arms on worker 0, whose timers every worker fires.
-  if (w->serves_main && !(wt->fiber && wt->fiber->pinned)) w = w->rt->workers[0].get();
+  if (w->serves_main && !(wt->fiber && wt->fiber->main_only)) w = w->rt->workers[0].get();
   wt->timer.deadline = deadline;
   wt->timer_owner = w;
   w->timers.insert(&wt->timer);
