@@ -143,7 +143,8 @@ inline int start_detached_thread(void* (*fn)(void*), void* arg) noexcept {
 inline void yield_thread() noexcept { ::sched_yield(); }
 
 // The kernel lets a normal thread's timed sleep end up to 50 us late (its
-// timer slack) to batch wake-ups; the monitor asks for 1 ns.
+// timer slack) to batch wake-ups; the monitor and the workers ask for 1 ns
+// (an idle worker sleeps until its fibers' earliest timer).
 inline void use_minimal_timer_slack() noexcept { ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); }
 
 // Sleeps the calling thread until `deadline_ns` (absolute CLOCK_MONOTONIC).
