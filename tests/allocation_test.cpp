@@ -1,7 +1,9 @@
 // No hidden allocation: in steady state, spawning and joining fibers whose
 // closures fit in 48 bytes, parallel_for and blocking() make no heap
-// allocation at all. This binary replaces the global operator new and
+// allocation at all, and a runtime given runtime_options::allocator makes none
+// through operator new. This binary replaces the global operator new and
 // delete to count every allocation the process makes, on any thread.
+#include "allocation_ledger.hpp"
 #include "support.hpp"
 
 #include <jiffy/jiffy.hpp>
@@ -179,4 +181,17 @@ TEST_CASE("growing the stack pool takes nothing from the heap either") {
   long made = allocations_during([&] { burst(fibers.size()); });
   CHECK(rt.stats().stacks_mapped >= mapped + 300);  // the pool did grow
   CHECK(made == 0);
+}
+
+TEST_CASE("a runtime given runtime_options::allocator never calls operator new, from construction to destruction") {
+  test::allocation_ledger ledger;
+  long checksum = 0;
+  long made = allocations_during([&] {
+    jiffy::runtime rt({.workers = 2, .allocator = ledger.hooks()});
+    checksum = test::exercise_runtime(rt);
+  });
+  CHECK(made == 0);
+  CHECK(ledger.allocations() > 0);
+  CHECK(ledger.outstanding() == 0);
+  CHECK(checksum == test::exercise_runtime_checksum);
 }

@@ -1,6 +1,7 @@
 // jiffy/jiffy.hpp — everything jiffy offers, in one include.
 #pragma once
 
+#include <jiffy/allocator.hpp>
 #include <jiffy/blocking.hpp>
 #include <jiffy/io.hpp>
 #include <jiffy/net.hpp>

@@ -6,6 +6,7 @@
 //  * Every field has a default that suits a general-purpose program.
 #pragma once
 
+#include <jiffy/allocator.hpp>
 #include <jiffy/detail/config.hpp>
 
 #include <chrono>
@@ -62,6 +63,8 @@ struct runtime_options {
   // on stderr, and options() reports 0). It sleeps between deadlines and
   // spins at most a few tens of microseconds before one. 0: ordinary.
   int monitor_priority = 0;
+  // Heap memory for the runtime (see allocator_hooks). Default: operator new.
+  allocator_hooks allocator{};
 };
 
 // Counters since the runtime started. Each is summed over workers; a

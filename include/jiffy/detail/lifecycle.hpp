@@ -11,6 +11,7 @@
 #include <jiffy/detail/barrier.hpp>
 #include <jiffy/detail/diag.hpp>
 #include <jiffy/detail/fault.hpp>
+#include <jiffy/detail/heap.hpp>
 #include <jiffy/detail/idle.hpp>
 #include <jiffy/detail/mcs_nodes.hpp>
 #include <jiffy/detail/netpoll.hpp>
@@ -54,20 +55,25 @@ inline void construct_singletons() noexcept {
 
 inline runtime_core* start_runtime(const runtime_options& o) {
   validate_preemption_options(o);
+  validate_allocator(o.allocator);
   construct_singletons();
-  auto* rt = new runtime_core(o);
+  auto* rt = heap_new<runtime_core>(o.allocator, o);
   rt->poller.open();
   install_overflow_handler();
   preempt_schedule_hook.store(&preempt_schedule_impl, std::memory_order_relaxed);
   unsigned n = o.workers ? o.workers : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
+  const heap_deleter<worker> owned{&rt->options.allocator};
+  rt->workers.reserve(n);
+  rt->idle.reserve(n);  // every worker may be idle at once: never grown after start
   for (unsigned i = 0; i < n; ++i) {
-    auto w = std::make_unique<worker>();
+    worker_ptr w(heap_new<worker>(rt->options.allocator), owned);
     w->rt = rt;
     w->index = i;
     rt->workers.push_back(std::move(w));
   }
-  rt->main_worker = std::make_unique<worker>();  // run by serve_main (detail/main_thread.hpp)
+  rt->main_worker =
+      worker_ptr(heap_new<worker>(rt->options.allocator), owned);  // served by serve_main (detail/main_thread.hpp)
   rt->main_worker->rt = rt;
   rt->main_worker->index = n;
   rt->main_worker->serves_main = true;
@@ -75,9 +81,26 @@ inline runtime_core* start_runtime(const runtime_options& o) {
   // it starts only once every worker has published them (the latch orders
   // those writes before the monitor's reads).
   std::latch ready(static_cast<std::ptrdiff_t>(n));
+  struct start_args {
+    worker* w;
+    std::latch* ready;
+  };
+  auto entry = [](void* arg) -> void* {
+    start_args a = *static_cast<start_args*>(arg);  // copied: `arg` dies when `ready` opens
+    worker_main(a.w, *a.ready);
+    return nullptr;
+  };
+  std::vector<start_args, hooks_allocator<start_args>> args{hooks_allocator<start_args>(&rt->options.allocator)};
+  args.reserve(n);
   for (auto& w : rt->workers) {
-    worker* wp = w.get();
-    wp->thread = std::thread([wp, &ready] { worker_main(wp, ready); });
+    args.push_back({w.get(), &ready});
+    if (int err = start_thread(w->thread, entry, &args.back()))
+      fatal(message()
+                .text("jiffy: cannot start worker thread ")
+                .number(w->index)
+                .text(" (error ")
+                .number(static_cast<unsigned>(err))
+                .text(")"));
   }
   ready.wait();
   start_preemption(rt);
@@ -107,7 +130,7 @@ inline void stop_runtime(runtime_core* rt) {
   for (auto& w : rt->workers) {
     w->sleep_word.store(1, std::memory_order_release);
     futex_wake(&w->sleep_word);
-    w->thread.join();
+    join_thread(w->thread);
     worker_release_resources(w.get());
   }
   rt->poller.close();

@@ -12,16 +12,22 @@
 //    fiber ends; more than 16383 blocks alive at once is reported as a bug.
 //  * The table is read lock-free (release/acquire on the slot); enrolling and
 //    leaving take a mutex (rare: once per thread or fiber).
+//  * Blocks come from the heap through the enrolling thread's hooks: a
+//    runtime's worker threads use its runtime_options::allocator (they exit
+//    before the runtime is gone), any other thread operator new. A block
+//    keeps a copy of its hooks to be freed with. The table's own storage,
+//    free ids included, is static: enrolling never allocates beyond the
+//    block.
 #pragma once
 
 #include <jiffy/detail/config.hpp>
 #include <jiffy/detail/diag.hpp>
+#include <jiffy/detail/heap.hpp>
 #include <jiffy/detail/preempt_count.hpp>
 
 #include <atomic>
 #include <cstdint>
 #include <mutex>
-#include <vector>
 
 namespace jiffy::detail {
 
@@ -37,7 +43,17 @@ struct mcs_block {
   mcs_node nodes[mcs_levels];
   unsigned depth = 0;  // nodes in use (nested waits)
   std::uint32_t id = 0;
+  allocator_hooks hooks;  // what it was allocated with
 };
+
+// The hooks the calling thread's blocks come from: its runtime's allocator
+// on a worker thread (set by worker_main), else null (operator new).
+inline thread_local const allocator_hooks* thread_block_hooks = nullptr;
+
+inline void use_allocator_for_mcs_blocks(const allocator_hooks* h) noexcept { thread_block_hooks = h; }
+inline allocator_hooks mcs_block_hooks() noexcept {
+  return thread_block_hooks ? *thread_block_hooks : allocator_hooks{};
+}
 
 class mcs_registry {
  public:
@@ -49,15 +65,15 @@ class mcs_registry {
 
   // The mutex is held inside the runtime section: a fiber preempted while
   // holding it would block the next fiber on its worker that enrolls.
-  mcs_block* enroll() {
-    auto* b = new mcs_block();
+  mcs_block* enroll(const allocator_hooks& hooks) noexcept {
+    auto* b = heap_new<mcs_block>(hooks);
+    b->hooks = hooks;
     cpu_local* cpu = this_cpu();
     runtime_enter(cpu);
     std::unique_lock<std::mutex> lk(mu_);
     std::uint32_t id;
-    if (!free_.empty()) {
-      id = free_.back();
-      free_.pop_back();
+    if (free_count_) {
+      id = free_[--free_count_];
     } else {
       if (next_ > mcs_max_blocks) fatal("more than 16383 threads and fibers use MCS locks at once");
       id = next_++;
@@ -76,16 +92,17 @@ class mcs_registry {
     {
       std::lock_guard<std::mutex> lk(mu_);
       slots_[b->id].store(nullptr, std::memory_order_relaxed);
-      free_.push_back(b->id);
+      free_[free_count_++] = static_cast<std::uint16_t>(b->id);  // at most one entry per id: fits
     }
     runtime_exit(cpu);
-    delete b;
+    heap_delete(b->hooks, b);
   }
 
  private:
   std::atomic<mcs_block*> slots_[mcs_max_blocks + 1] = {};
   std::mutex mu_;
-  std::vector<std::uint32_t> free_;
+  std::uint16_t free_[mcs_max_blocks] = {};  // ids given back, reused last-in first-out
+  std::uint32_t free_count_ = 0;
   std::uint32_t next_ = 1;
 };
 
@@ -95,7 +112,7 @@ inline mcs_block* thread_mcs_block() {
     mcs_block* b = nullptr;
     ~holder() { mcs_registry::get().leave(b); }
   } h;
-  if (!h.b) h.b = mcs_registry::get().enroll();
+  if (!h.b) h.b = mcs_registry::get().enroll(mcs_block_hooks());
   return h.b;
 }
 

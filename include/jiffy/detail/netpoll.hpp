@@ -4,7 +4,8 @@
 //
 // Descriptors.  Each file descriptor used for fiber I/O has a poll_desc:
 // readiness flags and at most one waiting reader and one waiting writer,
-// under a small lock. poll_descs are pooled and never freed: epoll may still
+// under a small lock. poll_descs are pooled, in chunks mapped from the OS
+// (not the heap: runtime_options::allocator's rules), and never freed: epoll may still
 // report an event for a descriptor after it was closed (another worker can be
 // processing it), and a stale event on a reused poll_desc is only a spurious
 // readiness, which every waiter tolerates (it retries the call, gets EAGAIN,
@@ -41,6 +42,7 @@
 #pragma once
 
 #include <jiffy/detail/diag.hpp>
+#include <jiffy/detail/platform/memory.hpp>
 #include <jiffy/detail/platform/poller.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
 #include <jiffy/detail/sanitizers.hpp>
@@ -48,10 +50,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <memory>
 #include <mutex>
+#include <new>
 #include <system_error>
-#include <vector>
 
 namespace jiffy::detail {
 
@@ -83,13 +84,16 @@ class poll_desc_pool {
   [[nodiscard]] poll_desc* take(int fd) {
     poll_desc* pd = pop_free();
     while (!pd) {
-      auto fresh = std::make_unique<poll_desc[]>(chunk);
+      void* mem = map_memory(sizeof(desc_chunk));
+      if (!mem) fatal("cannot map memory for more I/O descriptors (out of memory or address space)");
+      auto* fresh = ::new (mem) desc_chunk();
       mu_.lock();
-      for (std::size_t i = 0; i < chunk; ++i) {
-        fresh[i].next_free = free_;
-        free_ = &fresh[i];
+      for (poll_desc& d : fresh->descs) {
+        d.next_free = free_;
+        free_ = &d;
       }
-      chunks_.push_back(std::move(fresh));
+      fresh->next = chunks_;
+      chunks_ = fresh;
       mu_.unlock();
       pd = pop_free();
     }
@@ -108,9 +112,8 @@ class poll_desc_pool {
   // their close() later does not reach into the freed runtime.
   void forget_poller(const netpoller* p) noexcept {
     mu_.lock();
-    for (auto& c : chunks_)
-      for (std::size_t i = 0; i < chunk; ++i) {
-        poll_desc& pd = c[i];
+    for (desc_chunk* c = chunks_; c; c = c->next)
+      for (poll_desc& pd : c->descs) {
         pd.lock.lock();
         if (pd.poller == p) pd.poller = nullptr;
         pd.lock.unlock();
@@ -133,9 +136,12 @@ class poll_desc_pool {
     return pd;
   }
 
-  static constexpr std::size_t chunk = 256;
-  raw_spinlock mu_;  // guards chunks_ and free_
-  std::vector<std::unique_ptr<poll_desc[]>> chunks_;
+  struct desc_chunk {
+    poll_desc descs[256];
+    desc_chunk* next = nullptr;
+  };
+  raw_spinlock mu_;               // guards chunks_ and free_
+  desc_chunk* chunks_ = nullptr;  // every chunk ever mapped, newest first
   poll_desc* free_ = nullptr;
 };
 

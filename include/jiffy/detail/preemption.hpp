@@ -149,11 +149,18 @@ inline void start_preemption(runtime_core* rt) {
   // a waker that then computes for long would otherwise wait for it).
   if (signals_preempt(rt->options.preempt)) install_preempt_handler(rt->options.preempt_signal);
   safe_point_table::get().ensure_defaults();
-  rt->monitor.thread = std::thread([rt] { monitor_main(rt); });
+  auto entry = [](void* arg) -> void* {
+    monitor_main(static_cast<runtime_core*>(arg));
+    return nullptr;
+  };
+  if (int err = start_thread(rt->monitor.thread, entry, rt))
+    fatal(
+        message().text("jiffy: cannot start the monitor thread (error ").number(static_cast<unsigned>(err)).text(")"));
+  rt->monitor.started = true;
   // Set from here, before the runtime is handed out, so options() reads the
   // priority in force without a race.
   if (int prio = rt->options.monitor_priority; prio > 0) {
-    if (int err = make_thread_realtime(rt->monitor.thread.native_handle(), prio)) {
+    if (int err = make_thread_realtime(rt->monitor.thread, prio)) {
       message m;
       m.text("jiffy: runtime_options::monitor_priority ").number(static_cast<unsigned>(prio)).text(" refused (");
       if (err == EPERM)
@@ -179,13 +186,14 @@ inline void set_preempt_mode(runtime_core* rt, preempt_mode mode) {
 
 inline void stop_preemption(runtime_core* rt) {
   monitor_state& ms = rt->monitor;
-  if (!ms.thread.joinable()) return;
+  if (!ms.started) return;
   ms.stop.store(true, std::memory_order_release);
   ms.word.store(1, std::memory_order_release);
   store_load_barrier();
   if (ms.in_poll.load(std::memory_order_relaxed)) rt->poller.interrupt();
   futex_wake(&ms.word);
-  ms.thread.join();
+  join_thread(ms.thread);
+  ms.started = false;
 }
 
 }  // namespace jiffy::detail

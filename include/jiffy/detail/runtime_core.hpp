@@ -14,6 +14,7 @@
 
 #include <jiffy/detail/cpu_local.hpp>
 #include <jiffy/detail/fiber.hpp>
+#include <jiffy/detail/heap.hpp>
 #include <jiffy/detail/netpoll.hpp>
 #include <jiffy/detail/platform/thread.hpp>
 #include <jiffy/detail/preemption/state.hpp>
@@ -29,7 +30,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 namespace jiffy::detail {
@@ -52,9 +52,9 @@ struct worker {
   bool serves_main = false;
   bool main_helps = false;               // written by the serving thread only
   std::atomic<bool> main_asleep{false};  // its serving thread sleeps on sleep_word
-  std::thread thread;
-  cpu_local* cpu = nullptr;  // this worker's thread state, for remote need_resched
-  os_thread_view os;         // its thread as the monitor sees it (tid for the signal, CPU clock, state)
+  thread_handle thread{};                // started and joined by detail/lifecycle.hpp
+  cpu_local* cpu = nullptr;              // this worker's thread state, for remote need_resched
+  os_thread_view os;                     // its thread as the monitor sees it (tid for the signal, CPU clock, state)
 
   // Preemption (detail/preemption.hpp).
 
@@ -128,13 +128,20 @@ struct worker {
   worker_counters counters;
 };
 
+// A worker owned by its runtime, in memory from runtime_options::allocator.
+using worker_ptr = std::unique_ptr<worker, heap_deleter<worker>>;
+
+// Made by start_runtime with heap_new over options.allocator, as is every
+// container here (their memory is the allocator's too); freed by the last
+// drop_ref. `options` is the first member: the containers' allocators point
+// at options.allocator, so it outlives them.
 struct runtime_core {
   runtime_options options;
   stack_pools stacks;  // the runtime's stack size and any other its fibers ask for
-  std::vector<std::unique_ptr<worker>> workers;
+  std::vector<worker_ptr, hooks_allocator<worker_ptr>> workers{hooks_allocator<worker_ptr>(&options.allocator)};
   // Fibers spawned with spawn_main, and the thread that serves them (0:
   // none yet; detail/main_thread.hpp).
-  std::unique_ptr<worker> main_worker;
+  worker_ptr main_worker;
   std::atomic<long> main_thread{0};
   std::atomic<std::uint64_t> main_live{0};  // main fibers spawned and not yet retired
 
@@ -151,7 +158,8 @@ struct runtime_core {
 
   // Idle workers (detail/idle.hpp).
   std::mutex idle_lock;  // OS-level: held only by threads that are about to sleep anyway
-  std::vector<worker*> idle;
+  std::vector<worker*, hooks_allocator<worker*>> idle{
+      hooks_allocator<worker*>(&options.allocator)};  // capacity: every worker
   std::atomic<int> sleepers{0};
   std::atomic<int> spinning{0};
   std::atomic<bool> stopping{false};
@@ -173,7 +181,7 @@ struct runtime_core {
   void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
   void drop_ref() noexcept {
     // acq_rel: the last owner must see every write made through other refs.
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) heap_delete(options.allocator, this);
   }
 };
 

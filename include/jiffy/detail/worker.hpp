@@ -16,6 +16,7 @@
 
 #include <jiffy/detail/barrier.hpp>
 #include <jiffy/detail/idle.hpp>
+#include <jiffy/detail/mcs_nodes.hpp>
 #include <jiffy/detail/netpoll_run.hpp>
 #include <jiffy/detail/pick.hpp>
 #include <jiffy/detail/platform/futex.hpp>
@@ -85,6 +86,7 @@ inline void worker_main(worker* w, std::latch& ready) noexcept {
   // An idle worker sleeps until the earliest timer of its fibers: on time,
   // not up to the default 50 us of slack late.
   use_minimal_timer_slack();
+  use_allocator_for_mcs_blocks(&w->rt->options.allocator);
   runtime_enter(cpu);
   ready.count_down();  // `ready` dies with start_runtime: no use after this
   runtime_core* rt = w->rt;

@@ -91,7 +91,7 @@ class JIFFY_CAPABILITY("spinlock") basic_mcs_spinlock {
   static mcs_block* my_block() noexcept {
     if constexpr (!Preemption::integrated) {
       if (fiber_control* f = this_cpu()->current) {
-        if (!f->mcs) f->mcs = mcs_registry::get().enroll();
+        if (!f->mcs) f->mcs = mcs_registry::get().enroll(mcs_block_hooks());
         return f->mcs;
       }
     }

@@ -122,13 +122,24 @@ inline bool blocked_in_futex(pid_t tid, long syscall_nr) noexcept {
   return n >= 5 && std::strncmp(buf, "futex", 5) == 0;
 }
 
+// A thread the runtime starts and later joins (a worker, the monitor).
+// Unlike std::thread, starting one takes nothing from the heap.
+using thread_handle = pthread_t;
+
 // Puts `thread` under SCHED_FIFO at `priority` (1-99). Returns 0, or the
 // error (EPERM without CAP_SYS_NICE or a large enough RLIMIT_RTPRIO).
-inline int make_thread_realtime(pthread_t thread, int priority) noexcept {
+inline int make_thread_realtime(thread_handle thread, int priority) noexcept {
   sched_param p{};
   p.sched_priority = priority;
   return pthread_setschedparam(thread, SCHED_FIFO, &p);
 }
+
+// Starts a joinable thread running fn(arg) with the default stack. Returns 0
+// or the error (EAGAIN: the process or system thread limit).
+[[nodiscard]] inline int start_thread(thread_handle& t, void* (*fn)(void*), void* arg) noexcept {
+  return pthread_create(&t, nullptr, fn, arg);
+}
+inline void join_thread(thread_handle t) noexcept { pthread_join(t, nullptr); }
 
 // Starts a detached thread running fn(arg) with the default stack. Returns 0
 // or the error (EAGAIN: the process or system thread limit).

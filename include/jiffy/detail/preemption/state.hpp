@@ -14,10 +14,10 @@
 
 #include <jiffy/detail/barrier.hpp>
 #include <jiffy/detail/platform/futex.hpp>
+#include <jiffy/detail/platform/thread.hpp>
 
 #include <atomic>
 #include <cstdint>
-#include <thread>
 
 namespace jiffy::detail {
 
@@ -36,7 +36,8 @@ struct monitor_view {
 
 // The monitor thread of one runtime.
 struct monitor_state {
-  std::thread thread;
+  thread_handle thread{};
+  bool started = false;  // `thread` runs (set and read by the runtime's owner)
   std::atomic<bool> stop{false};
   std::atomic<bool> idle{false};       // asleep on `word` until a worker runs a fiber
   std::atomic<std::uint32_t> word{0};  // its futex word
