@@ -77,12 +77,15 @@ struct hooks_allocator {
   explicit hooks_allocator(const allocator_hooks* h) noexcept : hooks(h) {}
   template <class U>
   hooks_allocator(const hooks_allocator<U>& o) noexcept : hooks(o.hooks) {}
+  // The size of one element, T itself (which may be a pointer: a vector of
+  // worker*), as std::allocator_traits means it.
+  static constexpr std::size_t element_size = sizeof(T);  // NOLINT(bugprone-sizeof-expression)
   T* allocate(std::size_t n) {
-    void* p = heap_allocate(*hooks, n * sizeof(T), alignof(T));
-    if (!p) fatal(message().text("jiffy: out of memory for ").number(n * sizeof(T)).text(" bytes"));
+    void* p = heap_allocate(*hooks, n * element_size, alignof(T));
+    if (!p) fatal(message().text("jiffy: out of memory for ").number(n * element_size).text(" bytes"));
     return static_cast<T*>(p);
   }
-  void deallocate(T* p, std::size_t n) noexcept { heap_deallocate(*hooks, p, n * sizeof(T), alignof(T)); }
+  void deallocate(T* p, std::size_t n) noexcept { heap_deallocate(*hooks, p, n * element_size, alignof(T)); }
   friend bool operator==(const hooks_allocator& a, const hooks_allocator& b) noexcept { return a.hooks == b.hooks; }
 };
 
