@@ -120,7 +120,11 @@ class JIFFY_CAPABILITY("mutex") mutex {
       detail::block_waiter(wt, &lock_, detail::no_deadline_ns);
     }
   }
-  void set_owner() noexcept { owner_.store(detail::this_cpu()->current, std::memory_order_relaxed); }
+  // release, with the acquire loads in boost_owner_chain: a waiter that
+  // finds the holder here reads its fiber_control (rank, locks), which may
+  // have been built on another thread a moment ago; the holder saw it built
+  // (it runs on it), and this pair passes that on to the waiter.
+  void set_owner() noexcept { owner_.store(detail::this_cpu()->current, std::memory_order_release); }
 
   // Priority inheritance: raises this mutex's holder to `rank`, and the
   // holders of the mutexes it waits for in turn. Called with lock_ held.
@@ -131,7 +135,7 @@ class JIFFY_CAPABILITY("mutex") mutex {
   // only tried (a chain that loops back is a deadlock in the program; the
   // walk stops rather than spin).
   void boost_owner_chain(unsigned rank) noexcept {
-    detail::fiber_control* holder = owner_.load(std::memory_order_relaxed);
+    detail::fiber_control* holder = owner_.load(std::memory_order_acquire);  // see set_owner
     mutex* held = nullptr;  // a further mutex whose lock_ we hold
     for (int depth = 0; depth < detail::pi_chain_limit && detail::pi_boost(holder, rank); ++depth) {
       holder->pi_lock.lock();
@@ -141,7 +145,7 @@ class JIFFY_CAPABILITY("mutex") mutex {
       if (held) held->lock_.unlock();
       held = locked_next ? next : nullptr;
       if (!held) return;
-      holder = held->owner_.load(std::memory_order_relaxed);
+      holder = held->owner_.load(std::memory_order_acquire);
     }
     if (held) held->lock_.unlock();
   }
