@@ -74,6 +74,37 @@ inline void stop_spinning(worker* w, bool found) noexcept {
   if (w->rt->spinning.fetch_sub(1, std::memory_order_seq_cst) == 1 && found) wake_idle_if_needed(w->rt);
 }
 
+// How long a worker that ran out of work keeps looking before it sleeps.
+// In a burst of short fibers (a frame's jobs) the next spawn or steal is
+// microseconds away, while a sleep costs this worker a futex wait and
+// whoever makes work next a futex wake, each several microseconds of system
+// call and the wake-up's scheduling delay besides (Go's spinning Ms and
+// oneTBB's workers look for a while too). An idle program pays this once
+// per idle period, not per fiber.
+inline constexpr std::int64_t idle_spin_ns = 50000;
+
+// Looks for work for up to idle_spin_ns, as a spinning worker (detail/
+// idle.hpp: while one spins, wakers wake nobody else; it stops spinning in
+// worker_main whether it found work or not, before it sleeps). At most half
+// the busy workers spin at once, as in Go, so spinners cannot crowd out the
+// workers whose fibers they wait for.
+inline fiber_control* spin_for_work(worker* w) noexcept {
+  runtime_core* rt = w->rt;
+  if (!w->spinning) {
+    int busy = static_cast<int>(rt->workers.size()) - rt->sleepers.load(std::memory_order_relaxed);
+    if (2 * rt->spinning.load(std::memory_order_relaxed) >= busy) return nullptr;
+    w->spinning = true;
+    rt->spinning.fetch_add(1, std::memory_order_seq_cst);
+  }
+  std::int64_t until = now_ns() + idle_spin_ns;
+  do {
+    for (int i = 0; i < 32; ++i) cpu_relax();
+    if (fiber_control* f = find_work(w)) return f;
+    if (rt->stopping.load(std::memory_order_relaxed)) return nullptr;
+  } while (now_ns() < until);
+  return nullptr;
+}
+
 inline void worker_main(worker* w, std::latch& ready) noexcept {
   cpu_local* cpu = this_cpu();
   cpu->w = w;
@@ -92,6 +123,7 @@ inline void worker_main(worker* w, std::latch& ready) noexcept {
   runtime_core* rt = w->rt;
   for (;;) {
     fiber_control* f = find_work(w);
+    if (!f) f = spin_for_work(w);
     stop_spinning(w, f != nullptr);
     if (f) {
       switch_to(f, post_action{});
