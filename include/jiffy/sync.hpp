@@ -136,7 +136,7 @@ class JIFFY_CAPABILITY("mutex") mutex {
   // walk stops rather than spin).
   void boost_owner_chain(unsigned rank) noexcept {
     detail::fiber_control* holder = owner_.load(std::memory_order_acquire);  // see set_owner
-    mutex* held = nullptr;  // a further mutex whose lock_ we hold
+    mutex* held = nullptr;                                                   // a further mutex whose lock_ we hold
     for (int depth = 0; depth < detail::pi_chain_limit && detail::pi_boost(holder, rank); ++depth) {
       holder->pi_lock.lock();
       auto* next = static_cast<mutex*>(holder->pi_blocked_on);
