@@ -274,6 +274,52 @@ BENCHMARK(BM_spawn_batch_boost_pooled)->Name("BM_spawn_batch/boost_fiber_pooled"
 #endif
 
 // ---------------------------------------------------------------------------
+// marl's Schedule/Empty re-created: 262,144 empty tasks, each a fiber
+// spawned detached, counted down on a wait group that the spawner waits on.
+// Heavy (on one worker every task is alive at once: 262,144 stacks; the
+// Boost.Fiber row takes about 30 s), so one iteration each, and named so
+// that the smoke test's /jiffy/ filter leaves them out.
+
+constexpr int kEmptyTasks = 262144;
+
+void BM_empty_tasks_jiffy(benchmark::State& state, jiffy::runtime& rt) {
+  rt.block_on([&state] {
+    for (auto _ : state) {
+      jiffy::wait_group wg(kEmptyTasks);
+      for (int i = 0; i < kEmptyTasks; ++i) jiffy::spawn([&wg] { wg.done(); }).detach();
+      wg.wait();
+    }
+  });
+  report_per_op(state, kEmptyTasks);
+}
+void BM_empty_tasks_jiffy_1w(benchmark::State& state) { BM_empty_tasks_jiffy(state, runtime_1w()); }
+BENCHMARK(BM_empty_tasks_jiffy_1w)->Name("BM_empty_tasks/jiffy_1worker")->UseRealTime()->Iterations(1);
+void BM_empty_tasks_jiffy_2w(benchmark::State& state) { BM_empty_tasks_jiffy(state, runtime_2w()); }
+BENCHMARK(BM_empty_tasks_jiffy_2w)->Name("BM_empty_tasks/jiffy_2workers")->UseRealTime()->Iterations(1);
+
+#if JIFFY_BENCH_HAVE_BOOST
+// Boost.Fiber has no wait group: a count under its mutex, and a condition
+// variable for the last task to notify.
+void BM_empty_tasks_boost_pooled(benchmark::State& state) {
+  boost::fibers::pooled_fixedsize_stack stacks;
+  for (auto _ : state) {
+    boost::fibers::mutex mu;
+    boost::fibers::condition_variable all_done;
+    int left = kEmptyTasks;
+    for (int i = 0; i < kEmptyTasks; ++i)
+      boost::fibers::fiber(std::allocator_arg, stacks, [&] {
+        std::lock_guard<boost::fibers::mutex> lk(mu);
+        if (--left == 0) all_done.notify_one();
+      }).detach();
+    std::unique_lock<boost::fibers::mutex> lk(mu);
+    all_done.wait(lk, [&] { return left == 0; });
+  }
+  report_per_op(state, kEmptyTasks);
+}
+BENCHMARK(BM_empty_tasks_boost_pooled)->Name("BM_empty_tasks/boost_fiber_pooled")->UseRealTime()->Iterations(1);
+#endif
+
+// ---------------------------------------------------------------------------
 // preempt_disable/preempt_enable pair vs a thread_local counter pair.
 
 constexpr int kPairsPerIteration = 64;

@@ -30,10 +30,12 @@ PAIRS = [
     ("spawn+join vs pooled stacks", "BM_spawn_join/jiffy", "BM_spawn_join/boost_fiber_pooled", None),
     ("burst of 1,000 spawns then joins", "BM_spawn_batch/jiffy", "BM_spawn_batch/boost_fiber_pooled", ("<=", 0.5)),
     ("burst of 1,000, 2 workers", "BM_spawn_batch/jiffy_2workers", "BM_spawn_batch/boost_fiber_pooled", None),
+    ("262,144 empty tasks + wait group (marl's Schedule/Empty)", "BM_empty_tasks/jiffy_1worker", "BM_empty_tasks/boost_fiber_pooled", None),
+    ("262,144 empty tasks, 2 workers", "BM_empty_tasks/jiffy_2workers", "BM_empty_tasks/boost_fiber_pooled", None),
     ("preempt_disable+enable pair (thread)", "BM_preempt_pair/jiffy", "BM_preempt_pair/thread_local", ("<=", 1.5)),
     ("preempt_disable+enable pair (in fiber)", "BM_preempt_pair/jiffy_in_fiber",
      "BM_preempt_pair/thread_local_in_fiber", ("<=", 1.5)),
-    ("mutex+condvar hand-off (1 worker)", "BM_mutex_pingpong/jiffy", "BM_mutex_pingpong/boost_fiber", None),
+    ("mutex+condvar hand-off (1 worker)", "BM_mutex_pingpong/jiffy", "BM_mutex_pingpong/boost_fiber", ("<=", 0.5)),
     ("std::mutex lock+unlock in a fiber, wrapped vs direct", "BM_std_mutex/wrapped_in_fiber",
      "BM_std_mutex/direct_in_fiber", ("<=", 1.2)),
 ]
