@@ -21,26 +21,20 @@ class allocation_ledger {
  public:
   jiffy::allocator_hooks hooks() noexcept { return {&allocate, &deallocate, this}; }
 
-  long allocations() {
-    std::lock_guard<std::mutex> lk(mu_);
-    return allocations_;
-  }
-  long outstanding() {
-    std::lock_guard<std::mutex> lk(mu_);
-    return live_count_;
-  }
+  long allocations() { return read(allocations_); }
+  long outstanding() { return read(live_count_); }
   // Deallocations of a block the ledger never handed out (or twice), or
   // with a size or alignment other than the block's.
-  long mismatches() {
-    std::lock_guard<std::mutex> lk(mu_);
-    return mismatches_;
-  }
-  long misaligned() {
-    std::lock_guard<std::mutex> lk(mu_);
-    return misaligned_;
-  }
+  long mismatches() { return read(mismatches_); }
+  long misaligned() { return read(misaligned_); }
 
  private:
+  template <class N>
+  long read(const N& counter) {
+    std::lock_guard<std::mutex> lk(mu_);
+    return counter;
+  }
+
   struct block {
     void* p;
     std::size_t size, alignment;

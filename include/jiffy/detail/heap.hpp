@@ -32,12 +32,14 @@ inline void validate_allocator(const allocator_hooks& h) {
             .text(")"));
 }
 
+// Never null: a refusal stops the program (see the rules).
 [[nodiscard]] inline void* heap_allocate(const allocator_hooks& h, std::size_t size, std::size_t alignment) noexcept {
-  if (!h.allocate) return ::operator new (size, std::align_val_t{alignment}, std::nothrow);
-  void* p = h.allocate(h.context, size, alignment);
+  void* p = h.allocate ? h.allocate(h.context, size, alignment)
+                       : ::operator new (size, std::align_val_t{alignment}, std::nothrow);
   if (!p)
     fatal(message()
-              .text("jiffy: runtime_options::allocator.allocate returned null for ")
+              .text(h.allocate ? "jiffy: runtime_options::allocator.allocate returned null for "
+                               : "jiffy: out of memory for ")
               .number(size)
               .text(" bytes (alignment ")
               .number(alignment)
@@ -55,9 +57,7 @@ inline void heap_deallocate(const allocator_hooks& h, void* p, std::size_t size,
 
 template <class T, class... Args>
 [[nodiscard]] T* heap_new(const allocator_hooks& h, Args&&... args) noexcept {
-  void* p = heap_allocate(h, sizeof(T), alignof(T));
-  if (!p) fatal(message().text("jiffy: out of memory for ").number(sizeof(T)).text(" bytes"));
-  return ::new (p) T(std::forward<Args>(args)...);
+  return ::new (heap_allocate(h, sizeof(T), alignof(T))) T(std::forward<Args>(args)...);
 }
 
 // `h` may live inside *p (a runtime_core's options): copied first.
@@ -80,11 +80,7 @@ struct hooks_allocator {
   // The size of one element, T itself (which may be a pointer: a vector of
   // worker*), as std::allocator_traits means it.
   static constexpr std::size_t element_size = sizeof(T);  // NOLINT(bugprone-sizeof-expression)
-  T* allocate(std::size_t n) {
-    void* p = heap_allocate(*hooks, n * element_size, alignof(T));
-    if (!p) fatal(message().text("jiffy: out of memory for ").number(n * element_size).text(" bytes"));
-    return static_cast<T*>(p);
-  }
+  T* allocate(std::size_t n) { return static_cast<T*>(heap_allocate(*hooks, n * element_size, alignof(T))); }
   void deallocate(T* p, std::size_t n) noexcept { heap_deallocate(*hooks, p, n * element_size, alignof(T)); }
   friend bool operator==(const hooks_allocator& a, const hooks_allocator& b) noexcept { return a.hooks == b.hooks; }
 };
