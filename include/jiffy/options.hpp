@@ -7,6 +7,7 @@
 #pragma once
 
 #include <jiffy/allocator.hpp>
+#include <jiffy/trace.hpp>
 #include <jiffy/detail/config.hpp>
 
 #include <chrono>
@@ -65,6 +66,20 @@ struct runtime_options {
   int monitor_priority = 0;
   // Heap memory for the runtime (see allocator_hooks). Default: operator new.
   allocator_hooks allocator{};
+  // Callbacks at scheduling events: spawn, switch in/out with the reason,
+  // wake, finish, worker sleep/wake, deferred and wake-up preemptions
+  // (jiffy/trace.hpp). Default: none, at one branch per event.
+  trace_hooks trace{};
+  // The built-in recorder: when the runtime ends it writes a Chrome
+  // trace-event JSON file (Perfetto's UI, chrome://tracing) here: a track
+  // per worker, a slice per fiber run, instants for preemptions, flows from
+  // waker to woken. nullptr: the environment variable JIFFY_TRACE names
+  // the file, if it is set; "": no file, whatever the environment says.
+  const char* trace_file = nullptr;
+  // Events the recorder keeps per worker (64 bytes each; rounded up to a
+  // power of two): a ring, so a long run keeps its latest events and the
+  // file says how many older ones were dropped.
+  std::size_t trace_buffer_events = std::size_t{1} << 16;
 };
 
 // Counters since the runtime started. Each is summed over workers; a

@@ -27,6 +27,7 @@
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/spawn.hpp>
 #include <jiffy/detail/switch.hpp>
+#include <jiffy/detail/trace_points.hpp>
 #include <jiffy/detail/wait.hpp>
 #include <jiffy/options.hpp>
 #include <jiffy/preempt.hpp>
@@ -248,6 +249,7 @@ class runtime {
     detail::check_stack_size(o.stack_size, detail::preemptible_stack_minimum(), caller);
     detail::fiber_control* fc = detail::create_fiber(rt, std::forward<F>(f), pin_to, o.stack_size);
     detail::apply_fiber_options(fc, o);
+    detail::trace_spawn(rt, fc);
     detail::make_runnable(fc, detail::ready_reason::spawned);
     // A new fiber that outranks its spawner runs at once (the request was
     // made by make_runnable; a fiber acts on it here).

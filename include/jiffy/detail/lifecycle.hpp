@@ -22,14 +22,18 @@
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/safe_points.hpp>
 #include <jiffy/detail/stack.hpp>
+#include <jiffy/detail/trace_json.hpp>
+#include <jiffy/detail/trace_recorder.hpp>
 #include <jiffy/detail/worker.hpp>
 #include <jiffy/options.hpp>
 
 #include <atomic>
+#include <cstdlib>
 #include <latch>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 namespace jiffy::detail {
 
@@ -51,6 +55,49 @@ inline void construct_singletons() noexcept {
   (void)preempt_signals::get();
   (void)poll_desc_pool::get();
   (void)safe_point_table::get();
+}
+
+// ---------------------------------------------------------------------------
+// Tracing (jiffy/trace.hpp; the recorder: detail/trace_recorder.hpp).
+
+// The file the built-in recorder writes, or nullptr: runtime_options::
+// trace_file, else the environment's JIFFY_TRACE; empty means none.
+inline const char* trace_file_path(const runtime_options& o) noexcept {
+  const char* p = o.trace_file ? o.trace_file : std::getenv("JIFFY_TRACE");
+  return p && *p ? p : nullptr;
+}
+
+// Events per ring the recorder accepts: a 64-byte record each, so the upper
+// bound keeps a ring under 4 GiB.
+inline constexpr std::size_t max_trace_buffer_events = std::size_t{1} << 26;
+
+// Before any worker starts: the hooks are read without synchronisation.
+inline void start_tracing(runtime_core* rt, unsigned tracks) {
+  tracer& t = rt->trace;
+  t.program = rt->options.trace;
+  if (const char* path = trace_file_path(rt->options)) {
+    std::size_t events = rt->options.trace_buffer_events;
+    if (events == 0 || events > max_trace_buffer_events) {
+      message m;
+      fatal(m.text("jiffy: runtime_options::trace_buffer_events must be 1 to ")
+                .number(max_trace_buffer_events)
+                .text(" (got ")
+                .number(events)
+                .text(")"));
+    }
+    t.recorder = heap_new<trace_recorder>(rt->options.allocator, rt->options.allocator, tracks, events, path);
+    t.builtin = t.recorder->hooks();
+  }
+  t.on = t.program.any() || t.recorder;
+}
+
+// After every worker stopped: writes the recorder's file and frees it.
+inline void finish_tracing(runtime_core* rt) {
+  tracer& t = rt->trace;
+  if (!t.recorder) return;
+  (void)write_chrome_trace(*t.recorder, rt->options.allocator, static_cast<unsigned>(rt->workers.size()));
+  t.builtin = trace_hooks{};  // fiber handles may outlive this: nothing may reach the freed recorder
+  heap_delete(rt->options.allocator, std::exchange(t.recorder, nullptr));
 }
 
 inline runtime_core* start_runtime(const runtime_options& o) {
@@ -77,6 +124,9 @@ inline runtime_core* start_runtime(const runtime_options& o) {
   rt->main_worker->rt = rt;
   rt->main_worker->index = n;
   rt->main_worker->serves_main = true;
+  start_tracing(rt, n + 1);  // a track per worker and the main thread
+  for (auto& w : rt->workers) w->tracing = rt->trace.on;
+  rt->main_worker->tracing = rt->trace.on;
   // The monitor reads each worker's thread id, CPU clock and thread state:
   // it starts only once every worker has published them (the latch orders
   // those writes before the monitor's reads).
@@ -134,6 +184,7 @@ inline void stop_runtime(runtime_core* rt) {
     worker_release_resources(w.get());
   }
   rt->poller.close();
+  finish_tracing(rt);
   rt->drop_ref();
 }
 

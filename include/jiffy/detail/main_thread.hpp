@@ -50,6 +50,7 @@
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/sanitizers.hpp>
 #include <jiffy/detail/switch.hpp>
+#include <jiffy/detail/trace_points.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -112,7 +113,7 @@ void serve_main_until(runtime_core* rt, Done&& done, std::int64_t until, bool he
   for (;;) {
     if (done() || now_ns() >= until) break;
     if (fiber_control* f = pick_main(mw, rank_idle)) {
-      switch_to(f, post_action{});
+      switch_to(f, post_action{}, switch_reason::yield);  // (the loop leaves: no fiber, no reason)
       continue;
     }
     // Nothing to run: sleep until woken, the earliest timer, or `until`
@@ -124,7 +125,9 @@ void serve_main_until(runtime_core* rt, Done&& done, std::int64_t until, bool he
     if (help && deadline - now_ns() > 200000) deadline = now_ns() + 200000;
     if (!main_work_waiting(mw) && !done() && deadline > now_ns()) {
       worker_counters::bump(mw->counters.sleeps);
+      trace_worker_sleep(mw, true);
       futex_wait(&mw->sleep_word, 0, deadline == no_deadline_ns ? -1 : deadline);
+      trace_worker_sleep(mw, false);
     }
     mw->main_asleep.store(false, std::memory_order_relaxed);
   }

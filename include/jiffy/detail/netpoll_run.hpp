@@ -17,6 +17,7 @@
 #include <jiffy/detail/idle.hpp>
 #include <jiffy/detail/netpoll.hpp>
 #include <jiffy/detail/run_queue.hpp>
+#include <jiffy/detail/trace_points.hpp>
 #include <jiffy/detail/wake.hpp>
 
 #include <atomic>
@@ -62,10 +63,12 @@ inline int netpoll_poll(runtime_core* rt, std::int64_t deadline) noexcept {
   }
   while (ready) {
     waiter* next = ready->wnext;  // read before delivery: the waiter may be gone after it
-    if (fiber_control* f = ready->fiber)
+    if (fiber_control* f = ready->fiber) {
+      trace_wake(f);
       make_runnable(f, ready_reason::spawned);  // spread them: idle workers get woken
-    else
+    } else {
       deliver(ready);
+    }
     ready = next;
   }
   return n;

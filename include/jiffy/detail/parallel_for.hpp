@@ -26,6 +26,7 @@
 #include <jiffy/detail/run_queue.hpp>
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/spawn.hpp>
+#include <jiffy/detail/trace_points.hpp>
 #include <jiffy/detail/wait.hpp>
 #include <jiffy/detail/wake.hpp>
 
@@ -135,6 +136,7 @@ void run_parallel_for(runtime_core* rt, Index first, Index last, F& f, std::make
     fiber_control* fc = create_fiber(
         rt, [&range]() noexcept { range.run_chunks(); }, -1);
     fc->sched = mine;
+    trace_spawn(rt, fc);
     make_runnable(fc, ready_reason::spawned);
     spawned[h] = fc;
   }

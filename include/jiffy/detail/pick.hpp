@@ -30,6 +30,7 @@
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/sched_class.hpp>
 #include <jiffy/detail/time.hpp>
+#include <jiffy/detail/trace_points.hpp>
 #include <jiffy/detail/waiter.hpp>
 
 #include <cstddef>
@@ -48,6 +49,7 @@ inline void run_timers(worker* owner, std::int64_t now) noexcept {
   bool first = true;
   auto release_due = [&] {
     for (int i = 0; i < n; ++i) {
+      trace_wake(due[i]);
       make_runnable(due[i], first ? ready_reason::woken : ready_reason::spawned);
       first = false;
     }

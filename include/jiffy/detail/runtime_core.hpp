@@ -23,6 +23,7 @@
 #include <jiffy/detail/sched_class.hpp>
 #include <jiffy/detail/stack_classes.hpp>
 #include <jiffy/detail/timer_heap.hpp>
+#include <jiffy/detail/tracer.hpp>
 #include <jiffy/options.hpp>
 
 #include <atomic>
@@ -47,6 +48,7 @@ struct worker_counters {
 struct worker {
   runtime_core* rt = nullptr;
   unsigned index = 0;
+  bool tracing = false;  // rt->trace.on, copied where the switch looks (detail/trace_points.hpp)
   // The main worker (detail/main_thread.hpp): no thread of its own; run by
   // the thread in serve_main, which with `main_helps` also runs other fibers.
   bool serves_main = false;
@@ -67,6 +69,10 @@ struct worker {
   // has just started may glimpse a flag meant for the slice before it; the
   // preemption point checks this before switching (preempt_schedule_impl).
   std::atomic<std::uint64_t> resched_slice{0};
+  // The slice a waker last asked to end for a more urgent fiber (wake-up
+  // preemption), so a tracer can tell that from a quantum's end. Written
+  // before the need_resched store that publishes it (release).
+  std::atomic<std::uint64_t> wakeup_resched_slice{0};
   // When a waker last asked this worker to switch and signalled it
   // (preemption/request.hpp): the monitor's retry counts from there.
   std::atomic<std::int64_t> resched_signalled_at{0};
@@ -175,6 +181,7 @@ struct runtime_core {
 
   netpoller poller;       // owned by detail/netpoll.hpp
   monitor_state monitor;  // owned by detail/preemption.hpp
+  tracer trace;           // owned by detail/trace_points.hpp; set up by detail/lifecycle.hpp
 
   explicit runtime_core(const runtime_options& o) : options(o), stacks(o.stack_size), mode(o.preempt) {}
 

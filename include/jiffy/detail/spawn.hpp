@@ -23,6 +23,7 @@
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/sanitizers.hpp>
 #include <jiffy/detail/switch.hpp>
+#include <jiffy/detail/trace_points.hpp>
 #include <jiffy/detail/wake.hpp>
 
 #include <cstdint>
@@ -65,7 +66,8 @@ namespace jiffy::detail {
   self->done = true;
   wake_all_and_unlock(self->joiners, self->join_lock);
   w = this_cpu()->w;  // waking can't switch, but keep the rule: re-read after any call that might
-  switch_to(pick_next(w), post_action{post_action::retire});
+  trace_finish(w, self);
+  switch_to(pick_next(w), post_action{post_action::retire}, switch_reason::finished);
   __builtin_unreachable();
 }
 

@@ -38,6 +38,7 @@
 #include <jiffy/detail/run_queue.hpp>
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/sanitizers.hpp>
+#include <jiffy/detail/trace_points.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -79,12 +80,14 @@ namespace jiffy::detail {
 }
 
 // Leaves the current context (a fiber, or the worker's own loop when
-// cpu->current is null) for `next` (a fiber, or the worker's loop when null).
-// Returns when the current context is resumed, possibly on another thread.
-[[gnu::always_inline]] inline void switch_to(fiber_control* next, post_action act) noexcept {
+// cpu->current is null) for `next` (a fiber, or the worker's loop when null);
+// `why` is what a tracer is told the leaving fiber left for. Returns when
+// the current context is resumed, possibly on another thread.
+[[gnu::always_inline]] inline void switch_to(fiber_control* next, post_action act, switch_reason why) noexcept {
   cpu_local* cpu = this_cpu();
   worker* w = cpu->w;
   fiber_control* self = cpu->current;
+  trace_switch(w, self, next, why);
   unsigned user_preempt = detach_user_preempt(cpu);
   if (self) {
     self->saved_preempt = user_preempt;
@@ -123,7 +126,7 @@ inline void park_current(post_action act) noexcept {
   // it was requested for waits in the global queue (a fiber woken by a
   // timer the monitor fired, or by the network), so serve that first.
   if (cpu->need_resched.load(std::memory_order_relaxed)) serve_global_first_after_preemption(w);
-  switch_to(pick_next(w, /*may_poll=*/false), act);
+  switch_to(pick_next(w, /*may_poll=*/false), act, switch_reason::park);
 }
 
 // this_fiber::yield() for runtime code: lets others on this worker run.
@@ -136,7 +139,7 @@ inline void yield_fiber() noexcept {
   // sched_yield(): to a fiber of the same rank or higher, else keep running.
   if (fiber_control* next = pick_next(w, true, cpu->current->rank())) {
     worker_counters::bump(w->counters.yields);
-    switch_to(next, post_action{post_action::requeue});
+    switch_to(next, post_action{post_action::requeue}, switch_reason::yield);
   }
   runtime_exit(this_cpu());
 }

@@ -21,6 +21,7 @@
 #include <jiffy/detail/queues.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
 #include <jiffy/detail/run_queue.hpp>
+#include <jiffy/detail/trace_points.hpp>
 #include <jiffy/detail/waiter.hpp>
 
 #include <atomic>
@@ -31,6 +32,7 @@ namespace jiffy::detail {
 // Makes a claimed waiter run: a fiber becomes runnable, a thread returns.
 inline void deliver(waiter* wt) noexcept {
   if (fiber_control* f = wt->fiber) {
+    trace_wake(f);
     make_runnable(f);
   } else {
     wt->state.store(wait_delivered, std::memory_order_release);

@@ -26,6 +26,7 @@
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/sanitizers.hpp>
 #include <jiffy/detail/switch.hpp>
+#include <jiffy/detail/trace_points.hpp>
 
 #include <atomic>
 #include <latch>
@@ -60,8 +61,10 @@ inline void worker_idle(worker* w) noexcept {
   w->sleep_deadline.store(deadline, std::memory_order_relaxed);
   if (!work && deadline > now_ns()) {
     worker_counters::bump(w->counters.sleeps);
+    trace_worker_sleep(w, true);
     // One idle worker sleeps in the netpoller, the others on their futex.
     if (!netpoll_block(w, deadline)) futex_wait(&w->sleep_word, 0, deadline == no_deadline_ns ? -1 : deadline);
+    trace_worker_sleep(w, false);
   }
   std::lock_guard<std::mutex> lk(rt->idle_lock);
   if (w->in_idle_list) remove_from_idle_locked(rt, w);
@@ -126,7 +129,7 @@ inline void worker_main(worker* w, std::latch& ready) noexcept {
     if (!f) f = spin_for_work(w);
     stop_spinning(w, f != nullptr);
     if (f) {
-      switch_to(f, post_action{});
+      switch_to(f, post_action{}, switch_reason::yield);  // (the loop leaves: no fiber, no reason)
       continue;
     }
     if (rt->stopping.load(std::memory_order_acquire) && rt->live.load(std::memory_order_acquire) == 0) break;

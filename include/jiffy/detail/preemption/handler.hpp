@@ -32,6 +32,7 @@
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/safe_points.hpp>
 #include <jiffy/detail/switch.hpp>
+#include <jiffy/detail/trace_points.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -84,6 +85,7 @@ inline void preempt_signal_handler(int sig, signal_info* info, void* ucv) noexce
   if (in_atomic(cpu) || !room || in_std_call_once() || !preemptible_at(ucv)) {
     // Deferred: need_resched stays set for the next preemption point.
     worker_counters::bump(w->counters.deferred);
+    trace_preempt_deferred(w, self);
     errno = saved_errno;
     return;
   }
@@ -94,7 +96,7 @@ inline void preempt_signal_handler(int sig, signal_info* info, void* ucv) noexce
     worker_counters::bump(w->counters.preemptions);
     self->async_preempted = true;  // back of this worker's private queue: resume here
     w->preempted_waiting.fetch_add(1, std::memory_order_relaxed);
-    switch_to(next, post_action{post_action::requeue});
+    switch_to(next, post_action{post_action::requeue}, switch_reason::preempted);
     self->async_preempted = false;
     w = this_cpu()->w;  // the same worker, by the rule above; re-read after any switch all the same
     w->preempted_waiting.fetch_sub(1, std::memory_order_relaxed);

@@ -30,6 +30,7 @@
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/sched_class.hpp>
 #include <jiffy/detail/time.hpp>
+#include <jiffy/detail/trace_points.hpp>
 #include <jiffy/options.hpp>
 
 #include <atomic>
@@ -133,6 +134,8 @@ inline worker* wakeup_target(runtime_core* rt, unsigned rank, std::uint64_t fibe
 // Asks worker w (running `slice`) to switch now on behalf of a more urgent
 // fiber; returns whether the request was made.
 inline bool request_wakeup_preemption(runtime_core* rt, worker* w, std::uint64_t slice) noexcept {
+  // Relaxed: raise_need_resched's release store publishes it with the flag.
+  w->wakeup_resched_slice.store(slice, std::memory_order_relaxed);
   if (!raise_need_resched(w, slice)) {
     // The slice ended meanwhile; the worker may have picked something else
     // than the fiber we preempt for. The monitor looks again shortly (and
@@ -180,7 +183,12 @@ inline void wakeup_preempt(runtime_core* rt, const wakeup_candidate& c) noexcept
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::uint64_t slice = 0;
     worker* w = wakeup_target(rt, c.rank, c.id, c.home, slice);
-    if (!w || request_wakeup_preemption(rt, w, slice)) return;
+    if (!w) return;
+    if (request_wakeup_preemption(rt, w, slice)) {
+      unsigned priority = c.rank > rank_fair ? c.rank - rank_rt_base : 0;
+      trace_wakeup_preempt(rt, w, trace_fiber{c.id, nullptr, c.policy, static_cast<int>(priority)});
+      return;
+    }
   }
 }
 
