@@ -78,7 +78,7 @@ outcome run(const scenario& s, seconds length, microseconds quantum) {
     std::vector<jiffy::fiber> workers;
     workers.reserve(2);
     for (int i = 0; i < 2; ++i)
-      workers.push_back(jiffy::spawn([&] {
+      workers.push_back(jiffy::spawn({.name = i == 0 ? "work-0" : "work-1"}, [&] {
         while (!stop.load(std::memory_order_relaxed)) {
           burst(milliseconds(5), s.cond_resched_in_work);
           jiffy::this_fiber::yield();

@@ -75,6 +75,8 @@ struct runtime_options {
   // per worker, a slice per fiber run, instants for preemptions, flows from
   // waker to woken. nullptr: the environment variable JIFFY_TRACE names
   // the file, if it is set; "": no file, whatever the environment says.
+  // The process's second recording runtime writes <stem>.2<extension>
+  // (trace.2.json), the third .3, and so on.
   const char* trace_file = nullptr;
   // Events the recorder keeps per worker (64 bytes each; rounded up to a
   // power of two): a ring, so a long run keeps its latest events and the

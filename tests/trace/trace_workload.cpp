@@ -20,8 +20,9 @@ using namespace std::chrono_literals;
 namespace {
 
 [[noreturn]] void usage(const char* bad) {
-  std::fprintf(stderr, "trace_workload: bad argument '%s'\nusage: trace_workload [--out PATH] [--buffer EVENTS] [--workers N]\n",
-               bad);
+  std::fprintf(
+      stderr, "trace_workload: bad argument '%s'\nusage: trace_workload [--out PATH] [--buffer EVENTS] [--workers N]\n",
+      bad);
   std::exit(2);
 }
 

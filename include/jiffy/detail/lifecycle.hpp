@@ -85,7 +85,10 @@ inline void start_tracing(runtime_core* rt, unsigned tracks) {
                 .number(events)
                 .text(")"));
     }
-    t.recorder = heap_new<trace_recorder>(rt->options.allocator, rt->options.allocator, tracks, events, path);
+    // Which recording runtime of the process this is (its file's number).
+    static std::atomic<unsigned> recordings{0};
+    unsigned ordinal = recordings.fetch_add(1, std::memory_order_relaxed) + 1;
+    t.recorder = heap_new<trace_recorder>(rt->options.allocator, rt->options.allocator, tracks, events, path, ordinal);
     t.builtin = t.recorder->hooks();
   }
   t.on = t.program.any() || t.recorder;

@@ -39,6 +39,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 
@@ -98,8 +99,11 @@ class trace_ring {
 class trace_recorder {
  public:
   // `tracks`: the runtime's workers plus the main thread; one more ring
-  // serves outside threads. `path` is copied.
-  trace_recorder(const allocator_hooks& a, unsigned tracks, std::size_t events_per_ring, const char* path) noexcept
+  // serves outside threads. `path` is copied; the process's n-th recording
+  // runtime (n > 1) writes "<stem>.<n><extension>" instead, so runtimes
+  // that follow one another do not overwrite each other's file.
+  trace_recorder(const allocator_hooks& a, unsigned tracks, std::size_t events_per_ring, const char* path,
+                 unsigned ordinal) noexcept
       : alloc_(a), tracks_(tracks + 1) {
     capacity_ = 64;
     while (capacity_ < events_per_ring) capacity_ *= 2;
@@ -110,9 +114,7 @@ class trace_recorder {
       new (&rings_[i]) trace_ring();
       rings_[i].init(slots_ + std::size_t{i} * capacity_, capacity_);
     }
-    std::size_t n = std::strlen(path) + 1;
-    path_ = static_cast<char*>(heap_allocate(alloc_, n, 1));
-    std::memcpy(path_, path, n);
+    path_ = numbered_path(path, ordinal);
     start_ns_ = now_ns();
   }
   ~trace_recorder() {
@@ -145,6 +147,21 @@ class trace_recorder {
 
  private:
   static trace_recorder& self(void* c) noexcept { return *static_cast<trace_recorder*>(c); }
+
+  char* numbered_path(const char* path, unsigned ordinal) noexcept {
+    std::size_t len = std::strlen(path);
+    const char* slash = std::strrchr(path, '/');
+    const char* dot = std::strrchr(path, '.');
+    std::size_t stem = dot && dot > (slash ? slash : path) ? static_cast<std::size_t>(dot - path) : len;
+    char suffix[16] = "";
+    if (ordinal > 1) std::snprintf(suffix, sizeof suffix, ".%u", ordinal);
+    std::size_t n = len + std::strlen(suffix) + 1;
+    char* p = static_cast<char*>(heap_allocate(alloc_, n, 1));
+    std::memcpy(p, path, stem);
+    std::memcpy(p + stem, suffix, std::strlen(suffix));
+    std::memcpy(p + stem + std::strlen(suffix), path + stem, len - stem + 1);
+    return p;
+  }
   trace_ring& ring_of(int worker) noexcept { return rings_[worker < 0 ? tracks_ - 1 : static_cast<unsigned>(worker)]; }
 
   static void describe(trace_record& r, const trace_fiber& f) noexcept {
