@@ -11,3 +11,4 @@
 #include <jiffy/safe_points.hpp>
 #include <jiffy/spinlock.hpp>
 #include <jiffy/sync.hpp>
+#include <jiffy/trace.hpp>

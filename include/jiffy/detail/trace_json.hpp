@@ -236,8 +236,10 @@ inline bool write_chrome_trace(const trace_recorder& rec, const allocator_hooks&
   }
   if (!ok) {
     int err = errno;
+    char text[128];
     message m;
-    m.text("jiffy: cannot write the trace file '").text(rec.path()).text("': ").text(std::strerror(err)).write_line();
+    m.text("jiffy: cannot write the trace file '").text(rec.path()).text("': ");
+    m.text(describe_error(err, text, sizeof text)).write_line();
   }
   return ok;
 }

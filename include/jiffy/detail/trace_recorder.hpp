@@ -157,9 +157,7 @@ class trace_recorder {
     if (ordinal > 1) std::snprintf(suffix, sizeof suffix, ".%u", ordinal);
     std::size_t n = len + std::strlen(suffix) + 1;
     char* p = static_cast<char*>(heap_allocate(alloc_, n, 1));
-    std::memcpy(p, path, stem);
-    std::memcpy(p + stem, suffix, std::strlen(suffix));
-    std::memcpy(p + stem + std::strlen(suffix), path + stem, len - stem + 1);
+    std::snprintf(p, n, "%.*s%s%s", static_cast<int>(stem), path, suffix, path + stem);
     return p;
   }
   trace_ring& ring_of(int worker) noexcept { return rings_[worker < 0 ? tracks_ - 1 : static_cast<unsigned>(worker)]; }

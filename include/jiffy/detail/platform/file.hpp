@@ -9,10 +9,20 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
 
 namespace jiffy::detail {
+
+// errno's text, thread-safely (glibc's strerror_r returns the text; the XSI
+// variant fills `buf`).
+inline const char* strerror_text(const char* text, const char*) noexcept { return text; }
+inline const char* strerror_text(int, const char* buf) noexcept { return buf; }
+inline const char* describe_error(int err, char* buf, std::size_t size) noexcept {
+  buf[0] = '\0';
+  return strerror_text(::strerror_r(err, buf, size), buf);
+}
 
 class output_file {
  public:
