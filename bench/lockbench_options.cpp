@@ -16,9 +16,8 @@ constexpr const char* kSynopsis = "[--scenario NAME] [options]";
 
 // What --help prints after the usage line.
 constexpr const char* kHelp = R"(lockbench — what a lock costs: jiffy's spinlocks, their holder-preemptible
-twins, jiffy::mutex, std::mutex, std::shared_mutex, pthread_spinlock_t and
-(when built with Concurrency Kit) ck_spinlock_fas/ticket/mcs, on plain threads
-and on fibers.
+twins, jiffy::mutex, the OS's and other libraries' locks, and the classic
+algorithms from the literature, on plain threads and on fibers.
 
 Scenarios (presets; the options below override their values):
   uncontended             every lock, 1 thread: ns (and ticks) per lock+unlock
@@ -77,9 +76,20 @@ Lock names: spinlock, ticket, mcs, rw, seqlock (jiffy's integrated locks:
 preemption disabled while held), hp_spinlock, hp_ticket, hp_mcs, hp_rw,
 hp_seqlock (jiffy_bench::holder_preemptible::*, the same algorithms without
 the integration), jiffy_mutex, std_mutex, std_shared_mutex, pthread_spin,
-ck_fas, ck_ticket, ck_mcs. rw and std_shared_mutex are measured with their
-exclusive lock(), seqlock with its writer lock. Groups: all, jiffy, hp, os,
-ck, fair.
+ck_fas, ck_ticket, ck_mcs (Concurrency Kit); the roster from the literature
+(bench/locks/): clh, anderson (64 slots: points with more contenders are
+skipped), ticket_backoff (proportional backoff), hemlock, mcs_tp (MCS with
+time-published waiters, after MCS-TP); other libraries: tbb_spin,
+tbb_queuing (oneTBB), absl_mutex (Abseil), pthread_adaptive (glibc's
+PTHREAD_MUTEX_ADAPTIVE_NP). rw and std_shared_mutex are measured with their
+exclusive lock(), seqlock with its writer lock. Locks that wait in the
+kernel or inside a shared library, where a fiber cannot be preempted
+(std_mutex, std_shared_mutex, pthread_spin, absl_mutex, pthread_adaptive),
+are skipped on fibers under full preemption. Baselines, measured
+uncontended only and always listed there: empty (lock() and unlock() do
+nothing: the harness's own cost) and fetch_add (one atomic instruction).
+Groups: all, jiffy, hp, os, ck, roster, libs, queue, fair, baseline. --list-
+locks shows what this build has.
 
 Metrics: acq/s is acquisitions per second over all contenders; spread is
 (max - min) / mean of the per-contender acquisition counts; acquire p50/p99/
@@ -152,8 +162,8 @@ std::vector<std::string> locks(args& a) {
       v.insert(v.end(), group.begin(), group.end());
     } else if (find_lock(name)) {
       v.push_back(name);
-    } else if (is_ck_name(name)) {
-      a.fail("--locks: " + name + " is not available: lockbench was built without Concurrency Kit (libck-dev)");
+    } else if (std::string why = why_not_built(name); !why.empty()) {
+      a.fail("--locks: " + name + " is not available: " + why);
     } else {
       a.fail("--locks: unknown lock '" + name + "'. Valid: " + valid_lock_names());
     }
@@ -170,7 +180,8 @@ std::chrono::milliseconds seconds(args& a) {
 
 [[noreturn]] void list_locks_and_exit() {
   for (const lock_entry& e : all_locks()) std::printf("%-18s %s\n", e.name, e.type);
-  if (!JIFFY_LOCKBENCH_HAVE_CK) std::printf("(ck_fas, ck_ticket, ck_mcs: not built; needs libck-dev)\n");
+  for (const std::string& name : unbuilt_locks())
+    std::printf("(%s: not built; %s)\n", name.c_str(), why_not_built(name).c_str());
   std::exit(0);
 }
 

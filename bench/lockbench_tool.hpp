@@ -3,6 +3,8 @@
 //
 //   lockbench.cpp            main: plans the run, measures every point, prints
 //   lockbench_locks.cpp      the registry of locks and the named groups
+//   lockbench_roster.cpp     the roster from the literature (bench/locks/) and
+//                            the locks of oneTBB, Abseil and glibc
 //   lockbench_options.cpp    the command line and --help
 //   lockbench_scenarios.cpp  the scenario presets, and the points they expand to
 //   lockbench_report.cpp     the table, --csv and --json outputs
@@ -23,6 +25,12 @@
 #ifndef JIFFY_LOCKBENCH_HAVE_CK
 #define JIFFY_LOCKBENCH_HAVE_CK 0
 #endif
+#ifndef JIFFY_LOCKBENCH_HAVE_TBB
+#define JIFFY_LOCKBENCH_HAVE_TBB 0
+#endif
+#ifndef JIFFY_LOCKBENCH_HAVE_ABSL
+#define JIFFY_LOCKBENCH_HAVE_ABSL 0
+#endif
 
 namespace lockbench::tool {
 
@@ -35,11 +43,35 @@ struct lock_entry {
   std::size_t (*size)();
   uncontended_result (*uncontended)(std::chrono::milliseconds);
   result (*contended)(const contention&);
+  unsigned max_contenders;  // 0: any number; else more would break it (an array lock's slots)
+  bool baseline;            // not a lock (empty, fetch_add): measured uncontended only
 };
 
+// The entry for Lock: its measurements, and max_contenders() if it has one.
+template <class Lock>
+lock_entry make_entry(const char* name, const char* type, bool blocks_thread = false, bool baseline = false) {
+  unsigned max = 0;
+  if constexpr (requires { Lock::max_contenders(); }) max = Lock::max_contenders();
+  return {name,
+          type,
+          blocks_thread,
+          &lockbench::lock_size<Lock>,
+          &lockbench::measure_uncontended<Lock>,
+          &lockbench::measure<Lock>,
+          max,
+          baseline};
+}
+
 const std::vector<lock_entry>& all_locks();
-const lock_entry* find_lock(const std::string& name);           // nullptr: no such lock (or not built)
-bool is_ck_name(const std::string& name);                       // a Concurrency Kit lock, built or not
+const lock_entry* find_lock(const std::string& name);  // nullptr: no such lock (or not built)
+// Why a lock lockbench knows is not built ("built without oneTBB (Debian:
+// libtbb-dev)"); empty if it is built or unknown.
+std::string why_not_built(const std::string& name);
+std::vector<std::string> unbuilt_locks();  // the names of those
+// lockbench_roster.cpp: the roster (bench/locks/) and the libraries' locks
+// that were found at build time.
+std::vector<lock_entry> roster_locks();
+std::vector<lock_entry> library_locks();
 std::vector<std::string> lock_group(const std::string& group);  // empty: no such group
 std::string valid_lock_names();                                 // for messages: names and groups
 
