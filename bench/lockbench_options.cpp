@@ -4,8 +4,10 @@
 #include "lockbench_tool.hpp"
 #include "support/preempt_modes.hpp"
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,16 @@ Options (LIST: comma-separated values or ranges, e.g. 1,2,4 or 1-4):
                         preceded by an unmeasured warm-up of a quarter of it
                         (at most 100 ms)
   --seconds S           the same in seconds (may be fractional)
+  --repeat N            run every point N times (default 1), all points in a
+                        new random order each time; report each figure's
+                        median over the runs and, for the headline figures
+                        (uncontended ns; acq/s and acquire p99), a 95%
+                        confidence interval for that median (distribution-
+                        free, from order statistics: needs N >= 6 to reach
+                        95%; with fewer runs the interval is [min, max] and
+                        its lower coverage is printed). --json keeps every
+                        run's figures for bench/lockbench_compare.py
+  --seed S              seed of that order (default: random; --json records it)
   --pin-cpu N           run every contender thread (or worker) on CPU N only
                         (convoy pins to CPU 0); -1: no pinning
   --csv                 CSV on stdout (one header line, one line per measurement)
@@ -178,6 +190,21 @@ std::chrono::milliseconds seconds(args& a) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(a.number(0.001, 600) * 1000 + 0.5));
 }
 
+// The arguments joined by spaces; an argument with a space or a quote is
+// quoted (for the JSON record, so that the run can be repeated).
+std::string command_line_of(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i) s += ' ';
+    if (arg.find_first_of(" '\"") == std::string::npos)
+      s += arg;
+    else
+      s.append(1, '\'').append(arg).append(1, '\'');
+  }
+  return s;
+}
+
 [[noreturn]] void list_locks_and_exit() {
   for (const lock_entry& e : all_locks()) std::printf("%-18s %s\n", e.name, e.type);
   for (const std::string& name : unbuilt_locks())
@@ -227,12 +254,18 @@ options parse_args(int argc, char** argv) {
       o.progress = true;
     else if (a.is("--quiet"))
       o.quiet = true;
+    else if (a.is("--repeat"))
+      o.repeat = static_cast<unsigned>(a.integer(1, 1000));
+    else if (a.is("--seed"))
+      o.seed = static_cast<std::uint64_t>(a.integer(1, INT64_MAX));
     else if (a.is("--list-locks"))
       list_locks_and_exit();
     else
       a.unknown();
   }
   if (std::string why = inapplicable_option(o); !why.empty()) a.fail(why);
+  if (!o.seed) o.seed = std::random_device{}() | 1;
+  o.command_line = command_line_of(argc, argv);
   return o;
 }
 

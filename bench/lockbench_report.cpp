@@ -52,32 +52,70 @@ std::string contenders_label(const lockbench::contention& c) {
 
 namespace {
 
+bool repeated(const std::vector<const row*>& rows) {
+  for (const row* r : rows)
+    if (r->headline.n > 1) return true;
+  return false;
+}
+
+// "[5.38, 5.47]" in the given format; "-" for a single run.
+std::string interval(const bench::median_estimate& e, std::string (*format)(double)) {
+  if (e.n < 2) return "-";
+  std::string s = "[";  // appended: GCC 12's false -Wrestrict (see contenders_label)
+  return s.append(format(e.lo)).append(", ").append(format(e.hi)).append("]");
+}
+
+std::string ns2(double ns) { return fmt("%.2f", ns); }
+
+void print_repeat_note(const std::vector<const row*>& rows) {
+  if (!repeated(rows)) return;
+  const bench::median_estimate& e = rows.front()->headline;
+  std::printf("figures: median of %zu runs; 95%% CI: distribution-free interval for that median (coverage %.1f%%%s)\n",
+              e.n, 100 * e.coverage, e.n < 6 ? ": fewer than 6 runs cannot reach 95%" : "");
+}
+
 void print_header_line(std::FILE* out) {
   std::fprintf(out, "lockbench: %u cores; ticks: %s, %.3f per ns\n", lockbench::cores(), lockbench::tick_source(),
                lockbench::ticks_per_ns());
 }
 
 void print_uncontended_table(const std::vector<const row*>& rows) {
-  std::printf("%-17s %-52s %5s %10s %10s %10s\n", "lock", "type", "size", "ns best", "ns median", "ticks best");
-  for (const row* r : rows)
-    std::printf("%-17s %-52s %5zu %10.2f %10.2f %10.1f\n", r->lock->name, r->lock->type, r->size, r->u.ns_best,
-                r->u.ns_median, r->u.ticks_best);
+  bool ci = repeated(rows);
+  std::printf("%-17s %-52s %5s %10s %s%10s %10s %10s\n", "lock", "type", "size", "ns best", ci ? "         95% CI" : "",
+              "- empty", "ns median", "ticks best");
+  for (const row* r : rows) {
+    std::printf("%-17s %-52s %5zu %10.2f ", r->lock->name, r->lock->type, r->size, r->u.ns_best);
+    if (ci) std::printf("%15s", interval(r->headline, ns2).c_str());
+    std::printf("%10.2f %10.2f %10.1f\n", r->u.ns_best - r->harness_ns, r->u.ns_median, r->u.ticks_best);
+  }
+  std::printf(
+      "ns best: the fastest batch of 10,000 pairs; - empty: the same with the harness's own cost (the `empty` row, "
+      "%.2f ns) subtracted\n",
+      rows.front()->harness_ns);
+  print_repeat_note(rows);
 }
 
 void print_contended_table(const std::vector<const row*>& rows) {
-  std::printf("%-16s %4s %-27s %7s %7s %9s %7s %9s %9s %9s %9s %9s %9s %7s\n", "lock", "size", "contenders", "cs",
-              "gap", "acq/s", "spread", "acq p50", "p99", "p99.9", "max", "handoff50", "handoff99", "preempt");
+  bool ci = repeated(rows);
+  std::printf("%-16s %4s %-27s %7s %7s %9s %7s %9s %9s %9s %9s %9s %9s %7s%s\n", "lock", "size", "contenders", "cs",
+              "gap", "acq/s", "spread", "acq p50", "p99", "p99.9", "max", "handoff50", "handoff99", "preempt",
+              ci ? "  acq/s 95% CI          p99 95% CI" : "");
   for (const row* r : rows) {
     const lockbench::result& x = r->r;
     std::string preempt = x.config.fibers ? std::to_string(x.preemptions) : "-";
-    std::printf("%-16s %4zu %-27s %7s %7s %9s %6.1f%% %9s %9s %9s %9s %9s %9s %7s\n", r->lock->name, r->size,
+    std::printf("%-16s %4zu %-27s %7s %7s %9s %6.1f%% %9s %9s %9s %9s %9s %9s %7s", r->lock->name, r->size,
                 contenders_label(x.config).c_str(), human_time(static_cast<double>(x.config.cs_ns)).c_str(),
                 human_time(static_cast<double>(x.config.gap_ns)).c_str(), human_rate(x.throughput).c_str(),
                 100 * x.spread, human_time(x.acquire.p50).c_str(), human_time(x.acquire.p99).c_str(),
                 human_time(x.acquire.p999).c_str(), human_time(x.acquire.max).c_str(),
                 x.handoff.count ? human_time(x.handoff.p50).c_str() : "-",
                 x.handoff.count ? human_time(x.handoff.p99).c_str() : "-", preempt.c_str());
+    if (ci)
+      std::printf("  %-20s %-20s", interval(r->headline, human_rate).c_str(),
+                  interval(r->acquire_p99, human_time).c_str());
+    std::printf("\n");
   }
+  print_repeat_note(rows);
 }
 
 const row* find_row(const std::vector<const row*>& rows, const char* lock) {
@@ -176,11 +214,14 @@ void print_csv(const std::vector<row>& rows) {
       "scenario,lock,size,kind,contenders,workers,preempt,quantum_us,pin_cpu,cs_ns,gap_ns,seconds,acquisitions,"
       "throughput,spread,acq_p50_ns,acq_p99_ns,acq_p999_ns,acq_max_ns,acq_mean_ns,handoffs,handoff_p50_ns,"
       "handoff_p99_ns,handoff_p999_ns,handoff_max_ns,preemptions,uncontended_ns_best,uncontended_ns_median,"
-      "uncontended_ticks_best,violations,per_contender\n");
+      "uncontended_ticks_best,violations,per_contender,runs,throughput_ci_lo,throughput_ci_hi,acq_p99_ci_lo,"
+      "acq_p99_ci_hi,uncontended_ns_best_ci_lo,uncontended_ns_best_ci_hi,uncontended_ns_minus_empty\n");
   for (const row& r : rows) {
     std::printf("%s,%s,%zu,", r.scenario.c_str(), r.lock->name, r.size);
     if (r.uncontended) {
-      std::printf("uncontended,1,,,,,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,\n", r.u.ns_best, r.u.ns_median, r.u.ticks_best);
+      std::printf("uncontended,1,,,,,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f\n", r.u.ns_best,
+                  r.u.ns_median, r.u.ticks_best, r.headline.n, r.headline.lo, r.headline.hi,
+                  r.u.ns_best - r.harness_ns);
       continue;
     }
     const lockbench::result& x = r.r;
@@ -192,14 +233,15 @@ void print_csv(const std::vector<row>& rows) {
     }
     std::printf(
         "%s,%u,%u,%s,%lld,%d,%lld,%lld,%.4f,%llu,%.1f,%.4f,%.1f,%.1f,%.1f,%.1f,%.1f,%llu,%.1f,%.1f,%.1f,%.1f,"
-        "%llu,,,,%llu,%s\n",
+        "%llu,,,,%llu,%s,%zu,%.1f,%.1f,%.1f,%.1f,,,\n",
         c.fibers ? "fibers" : "threads", c.contenders, c.fibers ? c.workers : 0,
         c.fibers ? bench::mode_name(c.preempt) : "", static_cast<long long>(c.fibers ? c.quantum.count() : 0),
         c.pin_cpu, static_cast<long long>(c.cs_ns), static_cast<long long>(c.gap_ns), x.seconds,
         static_cast<unsigned long long>(x.acquisitions), x.throughput, x.spread, x.acquire.p50, x.acquire.p99,
         x.acquire.p999, x.acquire.max, x.acquire.mean, static_cast<unsigned long long>(x.handoff.count), x.handoff.p50,
         x.handoff.p99, x.handoff.p999, x.handoff.max, static_cast<unsigned long long>(x.preemptions),
-        static_cast<unsigned long long>(x.violations), per.c_str());
+        static_cast<unsigned long long>(x.violations), per.c_str(), r.headline.n, r.headline.lo, r.headline.hi,
+        r.acquire_p99.lo, r.acquire_p99.hi);
   }
 }
 
@@ -212,6 +254,56 @@ void json_latency(const char* key, const lockbench::latency& l) {
       ", \"%s\": {\"count\": %llu, \"p50_ns\": %.1f, \"p99_ns\": %.1f, \"p999_ns\": %.1f, \"max_ns\": %.1f, "
       "\"mean_ns\": %.1f}",
       key, static_cast<unsigned long long>(l.count), l.p50, l.p99, l.p999, l.max, l.mean);
+}
+
+// A JSON string: quotes, backslashes and control characters escaped.
+std::string json_string(const std::string& s) {
+  std::string out(1, '"');
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\')
+      out.append(1, '\\').append(1, ch);
+    else if (static_cast<unsigned char>(ch) < 0x20)
+      out += fmt("\\u%04x", static_cast<unsigned char>(ch));
+    else
+      out += ch;
+  }
+  return out.append(1, '"');
+}
+
+// "key": [1.5, 2.25, ...]: one figure of every run.
+template <class Run, class F>
+void json_samples(const char* key, const std::vector<Run>& runs, F f, bool first) {
+  std::printf("%s\"%s\": [", first ? "" : ", ", key);
+  for (std::size_t i = 0; i < runs.size(); ++i) std::printf("%s%.6g", i ? ", " : "", static_cast<double>(f(runs[i])));
+  std::printf("]");
+}
+
+void json_interval(const char* key, const bench::median_estimate& e) {
+  std::printf(", \"%s\": [%.4g, %.4g]", key, e.lo, e.hi);
+}
+
+// The runs' count, the headline intervals and every run's figures.
+void json_repeats(const row& r) {
+  std::printf(", \"runs\": %zu, \"ci_coverage\": %.4f", r.headline.n, r.headline.coverage);
+  if (r.uncontended) {
+    json_interval("ns_best_ci", r.headline);
+    std::printf(", \"ns_minus_empty\": %.3f, \"samples\": {", r.u.ns_best - r.harness_ns);
+    json_samples(
+        "ns_best", r.u_runs, [](const lockbench::uncontended_result& x) { return x.ns_best; }, true);
+  } else {
+    json_interval("throughput_ci", r.headline);
+    json_interval("acq_p99_ci", r.acquire_p99);
+    std::printf(", \"samples\": {");
+    json_samples(
+        "throughput", r.r_runs, [](const lockbench::result& x) { return x.throughput; }, true);
+    json_samples(
+        "acq_p50_ns", r.r_runs, [](const lockbench::result& x) { return x.acquire.p50; }, false);
+    json_samples(
+        "acq_p99_ns", r.r_runs, [](const lockbench::result& x) { return x.acquire.p99; }, false);
+    json_samples(
+        "handoff_p50_ns", r.r_runs, [](const lockbench::result& x) { return x.handoff.p50; }, false);
+  }
+  std::printf("}");
 }
 
 void json_contended(const lockbench::result& x) {
@@ -236,11 +328,12 @@ void json_contended(const lockbench::result& x) {
 
 }  // namespace
 
-void print_json(const std::vector<row>& rows) {
+void print_json(const std::vector<row>& rows, const options& o) {
   std::printf(
       "{\"tool\": \"lockbench\", \"cores\": %u, \"tick_source\": \"%s\", \"ticks_per_ns\": %.4f, "
-      "\"results\": [",
-      lockbench::cores(), lockbench::tick_source(), lockbench::ticks_per_ns());
+      "\"command_line\": %s, \"repeat\": %u, \"seed\": %llu, \"results\": [",
+      lockbench::cores(), lockbench::tick_source(), lockbench::ticks_per_ns(), json_string(o.command_line).c_str(),
+      o.repeat, static_cast<unsigned long long>(o.seed));
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const row& r = rows[i];
     std::printf("%s\n  {\"scenario\": \"%s\", \"lock\": \"%s\", \"type\": \"%s\", \"size\": %zu", i ? "," : "",
@@ -252,6 +345,7 @@ void print_json(const std::vector<row>& rows) {
           r.u.ns_best, r.u.ns_median, r.u.ticks_best, r.u.ticks_median, static_cast<unsigned long long>(r.u.pairs));
     else
       json_contended(r.r);
+    json_repeats(r);
     std::printf("}");
   }
   std::printf("\n]}\n");

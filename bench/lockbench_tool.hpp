@@ -14,6 +14,7 @@
 
 #include "lockbench.hpp"
 #include "support/cli.hpp"
+#include "support/median_ci.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -89,6 +90,9 @@ struct options {
   bench::output_format out = bench::output_format::text;
   std::string svg;
   bool svg_log = false, progress = false, quiet = false;
+  unsigned repeat = 1;       // runs of each point
+  std::uint64_t seed = 0;    // of the order shuffle; 0: drawn at random
+  std::string command_line;  // as given, for the JSON
 };
 
 // Exits with status 2 (and a message naming the option) on a bad one.
@@ -133,6 +137,11 @@ std::vector<point> points_of(const std::vector<sweep>& sweeps, bool quiet);
 
 // ------------------------------------------------------------- results ----
 
+// One measurement point's figures. With --repeat N the point ran N times:
+// u and r then hold the median of each figure over the runs (violations
+// summed: one broken run is a broken lock), the runs themselves are kept,
+// and `headline` (uncontended: ns_best; contended: throughput) and
+// `acquire_p99` carry the median's 95% interval (support/median_ci.hpp).
 struct row {
   std::string scenario, section;
   const lock_entry* lock = nullptr;
@@ -140,11 +149,20 @@ struct row {
   bool uncontended = false;
   uncontended_result u{};
   result r{};
+  std::vector<uncontended_result> u_runs{};
+  std::vector<result> r_runs{};
+  bench::median_estimate headline{}, acquire_p99{};
+  double harness_ns = 0;  // uncontended: the `empty` baseline's ns_best in the same sweep (0 if none)
 };
+
+// Fills u/r, headline and acquire_p99 from the runs.
+void summarise_runs(row& r);
+// Sets harness_ns on every uncontended row from its sweep's `empty` row.
+void attach_harness_cost(std::vector<row>& rows);
 
 void print_tables(const std::vector<row>& rows);
 void print_csv(const std::vector<row>& rows);
-void print_json(const std::vector<row>& rows);
+void print_json(const std::vector<row>& rows, const options& o);  // o: the command line and seed
 // Reports every lock that let two contenders in at once; true if any did.
 bool report_violations(const std::vector<row>& rows);
 // false if the file could not be written (errno says why).
