@@ -98,13 +98,13 @@ std::vector<row> run(const std::vector<point>& points, const options& o) {
   return rows;
 }
 
-void print(const std::vector<row>& rows, const options& o) {
+void print(const std::vector<row>& rows, const options& o, const environment& env) {
   if (o.out == bench::output_format::csv)
     print_csv(rows);
   else if (o.out == bench::output_format::json)
-    print_json(rows, o);
+    print_json(rows, o, env);
   else
-    print_tables(rows);
+    print_tables(rows, env);
 }
 
 }  // namespace
@@ -112,8 +112,13 @@ void print(const std::vector<row>& rows, const options& o) {
 int main(int argc, char** argv) {
   const options o = parse_args(argc, argv);
   const std::vector<sweep> sweeps = plan(o);
-  const std::vector<row> rows = run(points_of(sweeps, o.quiet), o);
-  print(rows, o);
+  const std::vector<point> points = points_of(sweeps, o.quiet);
+  machine_watch watch;
+  environment env = watch.start();
+  const std::vector<row> rows = run(points, o);
+  watch.finish(env);
+  if (!o.quiet) print_warnings(env);
+  print(rows, o, env);
   std::string title = "lockbench " + o.scenario + ": throughput against contenders";
   if (!o.svg.empty() && !write_svg(o.svg, rows, title, o.svg_log)) {
     std::fprintf(stderr, "lockbench: cannot write %s: %s\n", o.svg.c_str(), std::strerror(errno));

@@ -74,9 +74,12 @@ void print_repeat_note(const std::vector<const row*>& rows) {
               e.n, 100 * e.coverage, e.n < 6 ? ": fewer than 6 runs cannot reach 95%" : "");
 }
 
-void print_header_line(std::FILE* out) {
+void print_header_line(std::FILE* out, const environment& e) {
   std::fprintf(out, "lockbench: %u cores; ticks: %s, %.3f per ns\n", lockbench::cores(), lockbench::tick_source(),
                lockbench::ticks_per_ns());
+  std::fprintf(out, "machine: %s, %u logical CPUs (%u cores, %u package%s); %s; %s %s; jiffy %s\n", e.cpu_model.c_str(),
+               e.logical_cpus, e.physical_cores, e.packages, e.packages == 1 ? "" : "s", e.kernel.c_str(),
+               e.compiler.c_str(), e.build.c_str(), e.git_revision.c_str());
 }
 
 void print_uncontended_table(const std::vector<const row*>& rows) {
@@ -180,8 +183,8 @@ void print_section(const std::string& title, const std::vector<const row*>& rows
 
 }  // namespace
 
-void print_tables(const std::vector<row>& rows) {
-  print_header_line(stdout);
+void print_tables(const std::vector<row>& rows, const environment& env) {
+  print_header_line(stdout, env);
   std::vector<const row*> section;
   std::vector<const row*> convoy;
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -306,6 +309,20 @@ void json_repeats(const row& r) {
   std::printf("}");
 }
 
+void json_environment(const environment& e) {
+  std::printf(
+      "\"environment\": {\"cpu_model\": %s, \"logical_cpus\": %u, \"physical_cores\": %u, \"packages\": %u, "
+      "\"kernel\": %s, \"compiler\": %s, \"build\": %s, \"git_revision\": %s, \"governor\": %s, \"turbo\": %s, "
+      "\"loadavg_before\": %.2f, \"loadavg_after\": %.2f, \"others_busy\": %.4f, \"steal\": %.4f, \"warnings\": [",
+      json_string(e.cpu_model).c_str(), e.logical_cpus, e.physical_cores, e.packages, json_string(e.kernel).c_str(),
+      json_string(e.compiler).c_str(), json_string(e.build).c_str(), json_string(e.git_revision).c_str(),
+      json_string(e.governor).c_str(), json_string(e.turbo).c_str(), e.loadavg_before, e.loadavg_after, e.others_busy,
+      e.steal);
+  for (std::size_t i = 0; i < e.warnings.size(); ++i)
+    std::printf("%s%s", i ? ", " : "", json_string(e.warnings[i]).c_str());
+  std::printf("]}");
+}
+
 void json_contended(const lockbench::result& x) {
   const lockbench::contention& c = x.config;
   std::printf(", \"kind\": \"%s\", \"contenders\": %u", c.fibers ? "fibers" : "threads", c.contenders);
@@ -328,12 +345,14 @@ void json_contended(const lockbench::result& x) {
 
 }  // namespace
 
-void print_json(const std::vector<row>& rows, const options& o) {
+void print_json(const std::vector<row>& rows, const options& o, const environment& env) {
   std::printf(
       "{\"tool\": \"lockbench\", \"cores\": %u, \"tick_source\": \"%s\", \"ticks_per_ns\": %.4f, "
-      "\"command_line\": %s, \"repeat\": %u, \"seed\": %llu, \"results\": [",
+      "\"command_line\": %s, \"repeat\": %u, \"seed\": %llu, ",
       lockbench::cores(), lockbench::tick_source(), lockbench::ticks_per_ns(), json_string(o.command_line).c_str(),
       o.repeat, static_cast<unsigned long long>(o.seed));
+  json_environment(env);
+  std::printf(", \"results\": [");
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const row& r = rows[i];
     std::printf("%s\n  {\"scenario\": \"%s\", \"lock\": \"%s\", \"type\": \"%s\", \"size\": %zu", i ? "," : "",

@@ -7,6 +7,8 @@
 //                            the locks of oneTBB, Abseil and glibc
 //   lockbench_options.cpp    the command line and --help
 //   lockbench_scenarios.cpp  the scenario presets, and the points they expand to
+//   lockbench_repeat.cpp     --repeat: the median of a point's runs, its interval
+//   lockbench_env.cpp        the machine and build, recorded and checked
 //   lockbench_report.cpp     the table, --csv and --json outputs
 //   lockbench_svg.cpp        the --svg plot
 //   lockbench_ck.c           Concurrency Kit's locks behind a small C interface
@@ -75,6 +77,33 @@ std::vector<lock_entry> roster_locks();
 std::vector<lock_entry> library_locks();
 std::vector<std::string> lock_group(const std::string& group);  // empty: no such group
 std::string valid_lock_names();                                 // for messages: names and groups
+
+// ---------------------------------------------------------- environment ----
+
+// The machine and build a run measured (lockbench_env.cpp says where each
+// comes from), and what in it makes the figures doubtful.
+struct environment {
+  std::string cpu_model, kernel, compiler, build, git_revision, governor, turbo;
+  unsigned logical_cpus = 0, physical_cores = 0, packages = 0;
+  double loadavg_before = -1, loadavg_after = -1;
+  double others_busy = -1;  // other processes' share of all CPUs' time during the run; < 0: unknown
+  double steal = -1;        // the hypervisor's share (steal time); < 0: unknown
+  std::vector<std::string> warnings;
+};
+
+// Reads the machine when a run starts and the load it saw when it ends.
+class machine_watch {
+ public:
+  environment start();
+  void finish(environment& e) const;  // load, steal and the warnings
+
+ private:
+  bool sampled_ = false;
+  double busy0_ = 0, steal0_ = 0, own0_ = 0;
+  std::chrono::steady_clock::time_point wall0_{};
+};
+
+void print_warnings(const environment& e);  // on stderr
 
 // -------------------------------------------------------------- options ----
 
@@ -160,9 +189,9 @@ void summarise_runs(row& r);
 // Sets harness_ns on every uncontended row from its sweep's `empty` row.
 void attach_harness_cost(std::vector<row>& rows);
 
-void print_tables(const std::vector<row>& rows);
+void print_tables(const std::vector<row>& rows, const environment& env);
 void print_csv(const std::vector<row>& rows);
-void print_json(const std::vector<row>& rows, const options& o);  // o: the command line and seed
+void print_json(const std::vector<row>& rows, const options& o, const environment& env);
 // Reports every lock that let two contenders in at once; true if any did.
 bool report_violations(const std::vector<row>& rows);
 // false if the file could not be written (errno says why).
