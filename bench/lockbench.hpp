@@ -20,7 +20,9 @@
 //    release to the next holder's acquire when that holder was already
 //    waiting. Per-contender counts give the
 //    fairness spread: (max - min) / mean. Each critical section also checks
-//    that nobody else entered it (result::violations: a broken lock).
+//    that nobody else entered it (result::violations: a broken lock). The
+//    critical-section and gap lengths each contender achieved are kept
+//    beside the requested ones (from the time stamps already taken).
 //  * Busy work is a calibrated arithmetic loop, not a clock wait, so a holder
 //    preempted in the middle still has its remaining work to do.
 //  * A fiber switched out between its first time stamp and entering lock()
@@ -150,6 +152,11 @@ struct result {
   latency handoff;                           // a release to the next (already waiting) holder's acquire
   std::uint64_t preemptions = 0;             // fibers: switches the runtime forced while measuring
   std::uint64_t violations = 0;              // critical sections another contender entered: a broken lock
+  // Per contender, what it achieved rather than what was asked, in mean ns:
+  // the critical section (holding to releasing, the busy work and the
+  // harness's bookkeeping) and the gap (releasing to its next lock() call:
+  // unlock(), the busy work, and on fibers any time other fibers ran).
+  std::vector<double> achieved_cs_ns, achieved_gap_ns;
 };
 
 struct uncontended_result {
@@ -213,6 +220,7 @@ struct alignas(128) handoff_mark {
 struct alignas(128) contender_slot {
   std::uint64_t acquisitions = 0;
   std::uint64_t violations = 0;
+  std::uint64_t cs_ticks = 0, gap_ticks = 0, gaps = 0;  // achieved lengths, summed
   histogram acquire, handoff;
 };
 
@@ -254,6 +262,7 @@ template <class Handle>
 void acquire_loop(Handle& h, shared_run& s, unsigned id) {
   contender_slot& me = s.slots[id];
   std::uint64_t n = 0;
+  std::uint64_t my_last_release = 0;
   for (;;) {
     int ph = s.flags.phase.load(std::memory_order_relaxed);
     if (ph == stopped) break;
@@ -263,6 +272,7 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
     if (ph == measuring) {
       me.acquire.add(t1 - t0);
       if (s.mark.owner != id && s.mark.owner != ~0u && s.mark.released_at > t0) me.handoff.add(t1 - s.mark.released_at);
+      if (my_last_release) me.gap_ticks += t0 - my_last_release, ++me.gaps;
       ++n;
     }
     s.mark.holder.store(id + 1, std::memory_order_relaxed);
@@ -270,6 +280,8 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
     if (s.mark.holder.load(std::memory_order_relaxed) != id + 1) ++me.violations;
     s.mark.owner = id;
     s.mark.released_at = bench::ticks_stop();  // the critical section has completed
+    my_last_release = s.mark.released_at;
+    if (ph == measuring) me.cs_ticks += my_last_release - t1;
     h.unlock();
     burn(s.gap_rounds);
     pace(s.pace);
@@ -369,6 +381,10 @@ inline double spread_of(const std::vector<std::uint64_t>& v) {
   return mean > 0 ? static_cast<double>(*hi - *lo) / mean : 0;
 }
 
+inline double mean_ns(std::uint64_t ticks, std::uint64_t count) {
+  return count ? to_ns(static_cast<double>(ticks) / static_cast<double>(count)) : 0;
+}
+
 inline result collect(const shared_run& s, const contention& c, double seconds) {
   result r;
   r.config = c;
@@ -376,6 +392,8 @@ inline result collect(const shared_run& s, const contention& c, double seconds) 
   histogram acquire, handoff;
   for (const contender_slot& slot : s.slots) {
     r.per_contender.push_back(slot.acquisitions);
+    r.achieved_cs_ns.push_back(mean_ns(slot.cs_ticks, slot.acquisitions));
+    r.achieved_gap_ns.push_back(mean_ns(slot.gap_ticks, slot.gaps));
     r.acquisitions += slot.acquisitions;
     r.violations += slot.violations;
     acquire.merge(slot.acquire);

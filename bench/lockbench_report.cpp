@@ -212,17 +212,26 @@ bool report_violations(const std::vector<row>& rows) {
 
 // --------------------------------------------------------------- csv ----
 
+namespace {
+double mean_of(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? 0 : sum / static_cast<double>(v.size());
+}
+}  // namespace
+
 void print_csv(const std::vector<row>& rows) {
   std::printf(
       "scenario,lock,size,kind,contenders,workers,preempt,quantum_us,pin_cpu,cs_ns,gap_ns,seconds,acquisitions,"
       "throughput,spread,acq_p50_ns,acq_p99_ns,acq_p999_ns,acq_max_ns,acq_mean_ns,handoffs,handoff_p50_ns,"
       "handoff_p99_ns,handoff_p999_ns,handoff_max_ns,preemptions,uncontended_ns_best,uncontended_ns_median,"
       "uncontended_ticks_best,violations,per_contender,runs,throughput_ci_lo,throughput_ci_hi,acq_p99_ci_lo,"
-      "acq_p99_ci_hi,uncontended_ns_best_ci_lo,uncontended_ns_best_ci_hi,uncontended_ns_minus_empty\n");
+      "acq_p99_ci_hi,uncontended_ns_best_ci_lo,uncontended_ns_best_ci_hi,uncontended_ns_minus_empty,achieved_cs_ns,"
+      "achieved_gap_ns\n");
   for (const row& r : rows) {
     std::printf("%s,%s,%zu,", r.scenario.c_str(), r.lock->name, r.size);
     if (r.uncontended) {
-      std::printf("uncontended,1,,,,,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f\n", r.u.ns_best,
+      std::printf("uncontended,1,,,,,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f,,\n", r.u.ns_best,
                   r.u.ns_median, r.u.ticks_best, r.headline.n, r.headline.lo, r.headline.hi,
                   r.u.ns_best - r.harness_ns);
       continue;
@@ -236,7 +245,7 @@ void print_csv(const std::vector<row>& rows) {
     }
     std::printf(
         "%s,%u,%u,%s,%lld,%d,%lld,%lld,%.4f,%llu,%.1f,%.4f,%.1f,%.1f,%.1f,%.1f,%.1f,%llu,%.1f,%.1f,%.1f,%.1f,"
-        "%llu,,,,%llu,%s,%zu,%.1f,%.1f,%.1f,%.1f,,,\n",
+        "%llu,,,,%llu,%s,%zu,%.1f,%.1f,%.1f,%.1f,,,,%.1f,%.1f\n",
         c.fibers ? "fibers" : "threads", c.contenders, c.fibers ? c.workers : 0,
         c.fibers ? bench::mode_name(c.preempt) : "", static_cast<long long>(c.fibers ? c.quantum.count() : 0),
         c.pin_cpu, static_cast<long long>(c.cs_ns), static_cast<long long>(c.gap_ns), x.seconds,
@@ -244,7 +253,7 @@ void print_csv(const std::vector<row>& rows) {
         x.acquire.p999, x.acquire.max, x.acquire.mean, static_cast<unsigned long long>(x.handoff.count), x.handoff.p50,
         x.handoff.p99, x.handoff.p999, x.handoff.max, static_cast<unsigned long long>(x.preemptions),
         static_cast<unsigned long long>(x.violations), per.c_str(), r.headline.n, r.headline.lo, r.headline.hi,
-        r.acquire_p99.lo, r.acquire_p99.hi);
+        r.acquire_p99.lo, r.acquire_p99.hi, mean_of(x.achieved_cs_ns), mean_of(x.achieved_gap_ns));
   }
 }
 
@@ -309,6 +318,13 @@ void json_repeats(const row& r) {
   std::printf("}");
 }
 
+// , "key": [1.5, 2.25, ...].
+void json_numbers(const char* key, const std::vector<double>& v) {
+  std::printf(", \"%s\": [", key);
+  for (std::size_t i = 0; i < v.size(); ++i) std::printf("%s%.1f", i ? ", " : "", v[i]);
+  std::printf("]");
+}
+
 void json_environment(const environment& e) {
   std::printf(
       "\"environment\": {\"cpu_model\": %s, \"logical_cpus\": %u, \"physical_cores\": %u, \"packages\": %u, "
@@ -339,6 +355,8 @@ void json_contended(const lockbench::result& x) {
   for (std::size_t i = 0; i < x.per_contender.size(); ++i)
     std::printf("%s%llu", i ? ", " : "", static_cast<unsigned long long>(x.per_contender[i]));
   std::printf("]");
+  json_numbers("achieved_cs_ns", x.achieved_cs_ns);
+  json_numbers("achieved_gap_ns", x.achieved_gap_ns);
   json_latency("acquire", x.acquire);
   json_latency("handoff", x.handoff);
 }
