@@ -74,7 +74,9 @@ Options (LIST: comma-separated values or ranges, e.g. 1,2,4 or 1-4):
   --pin-cpu N           run every contender thread (or worker) on CPU N only
                         (convoy pins to CPU 0); -1: no pinning
   --csv                 CSV on stdout (one header line, one line per measurement)
-  --json                JSON on stdout
+  --json                JSON on stdout: every figure, each contender's achieved
+                        critical section and gap, the command line, the seed,
+                        and the machine and build ("environment", below)
   --svg FILE            also write an SVG plot of throughput against contenders,
                         one line per lock (and per configuration when several)
   --svg-log             give that plot a logarithmic y axis (fair spinlocks on
@@ -115,6 +117,15 @@ reference cycles at a constant rate; cntvct_el0 on AArch64).
 
 Every critical section also checks that no other contender is inside it; a
 lock that fails this is reported on stderr as BROKEN LOCK.
+
+Environment: the header line and --json name the CPU model, logical CPUs,
+physical cores and packages, kernel, compiler, build flags and jiffy's git
+revision (--json adds the governor and turbo state where /sys shows them, the
+load averages, and the share of the CPUs other processes and the hypervisor
+took during the run). lockbench warns (stderr, unless --quiet; and in the
+JSON) when the governor is not `performance`, turbo is on, other processes
+kept the CPUs more than 10% busy, or steal exceeded 5%: lock figures taken
+then are disturbed.
 
 Exit status: 0 on success, 2 on a bad argument, 1 when a file cannot be
 written, 3 when a lock let two contenders in at once.
