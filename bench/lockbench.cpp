@@ -62,11 +62,18 @@ row empty_row(const point& p) {
           .uncontended = p.from->uncontended};
 }
 
-void measure_into(const point& p, row& r) {
-  if (r.uncontended)
+// One run of the point into its row; contended runs count the requested
+// perf counters over their measured window.
+void measure_into(const point& p, row& r, const std::vector<std::string>& counter_names) {
+  if (r.uncontended) {
     r.u_runs.push_back(p.lock->uncontended(p.c.duration));
-  else
-    r.r_runs.push_back(p.lock->contended(p.c));
+    return;
+  }
+  counter_set counters(counter_names);
+  lockbench::contention c = p.c;
+  if (!counter_names.empty()) c.hooks = &counters;
+  r.r_runs.push_back(p.lock->contended(c));
+  if (!counter_names.empty()) r.counter_runs.push_back(counters.per_acquisition(r.r_runs.back().acquisitions));
 }
 
 // The order of one repetition: as planned for a single run; shuffled for
@@ -89,7 +96,7 @@ std::vector<row> run(const std::vector<point>& points, const options& o) {
   for (unsigned rep = 0; rep < o.repeat; ++rep) {
     for (std::size_t i : order_of(points.size(), o.repeat, rng)) {
       bar.step(points[i]);
-      measure_into(points[i], rows[i]);
+      measure_into(points[i], rows[i], o.counters);
     }
   }
   bar.finish();
@@ -100,11 +107,11 @@ std::vector<row> run(const std::vector<point>& points, const options& o) {
 
 void print(const std::vector<row>& rows, const options& o, const environment& env) {
   if (o.out == bench::output_format::csv)
-    print_csv(rows);
+    print_csv(rows, o.counters);
   else if (o.out == bench::output_format::json)
     print_json(rows, o, env);
   else
-    print_tables(rows, env);
+    print_tables(rows, env, o.counters);
 }
 
 }  // namespace
@@ -115,6 +122,7 @@ int main(int argc, char** argv) {
   const std::vector<point> points = points_of(sweeps, o.quiet);
   machine_watch watch;
   environment env = watch.start();
+  env.counters_unavailable = unavailable_counters(o.counters, o.quiet);
   const std::vector<row> rows = run(points, o);
   watch.finish(env);
   if (!o.quiet) print_warnings(env);

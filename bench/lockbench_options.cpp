@@ -71,6 +71,17 @@ Options (LIST: comma-separated values or ranges, e.g. 1,2,4 or 1-4):
                         its lower coverage is printed). --json keeps every
                         run's figures for bench/lockbench_compare.py
   --seed S              seed of that order (default: random; --json records it)
+  --counters LIST       Linux perf counters per acquisition, over each contended
+                        measurement (the whole process): cycles, instructions,
+                        cache-misses, branch-misses (hardware: user space
+                        only), context-switches, cpu-migrations, page-faults.
+                        One the machine cannot count (no PMU in most VMs, or
+                        perf_event_paranoid) is named with the reason and
+                        left out. Every contended table is followed by CPU
+                        time per acquisition (the process's CPU time over the
+                        window / acquisitions) and overhead (that less the
+                        requested critical section and gap: the lock's cost,
+                        spinning included), with these counters beside them
   --pin-cpu N           run every contender thread (or worker) on CPU N only
                         (convoy pins to CPU 0); -1: no pinning
   --csv                 CSV on stdout (one header line, one line per measurement)
@@ -194,6 +205,13 @@ std::vector<std::string> locks(args& a) {
   return v;
 }
 
+std::vector<std::string> counter_names(args& a) {
+  std::vector<std::string> v = split(a, a.text());
+  for (const std::string& name : v)
+    if (!is_counter_name(name)) a.fail("--counters: unknown counter '" + name + "'. Valid: " + valid_counter_names());
+  return v;
+}
+
 const char* const scenario_names[] = {
     "uncontended", "threads", "fibers", "critical-section", "gap", "convoy", "lock-holder-preemption", "all", "custom"};
 
@@ -265,6 +283,8 @@ options parse_args(int argc, char** argv) {
       o.progress = true;
     else if (a.is("--quiet"))
       o.quiet = true;
+    else if (a.is("--counters"))
+      o.counters = counter_names(a);
     else if (a.is("--repeat"))
       o.repeat = static_cast<unsigned>(a.integer(1, 1000));
     else if (a.is("--seed"))

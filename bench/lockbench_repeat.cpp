@@ -65,6 +65,8 @@ result combine(const std::vector<result>& runs, const bench::median_estimate& th
   r.preemptions = static_cast<std::uint64_t>(median_of(runs, [](const result& x) { return x.preemptions; }));
   r.acquire = median_latency(runs, &result::acquire);
   r.handoff = median_latency(runs, &result::handoff);
+  r.cpu_ns_per_acquisition = median_of(runs, [](const result& x) { return x.cpu_ns_per_acquisition; });
+  r.overhead_ns = median_of(runs, [](const result& x) { return x.overhead_ns; });
   r.violations = 0;
   for (const result& x : runs) r.violations += x.violations;
   return r;
@@ -80,6 +82,17 @@ uncontended_result combine(const std::vector<uncontended_result>& runs, const be
   return u;
 }
 
+// Each counter's median over the runs (NaN stays NaN: unavailable).
+std::vector<double> median_counters(const std::vector<std::vector<double>>& runs) {
+  std::vector<double> medians;
+  for (std::size_t i = 0; !runs.empty() && i < runs.front().size(); ++i) {
+    std::vector<double> v;
+    for (const std::vector<double>& run : runs) v.push_back(run[i]);
+    medians.push_back(std::isnan(v.front()) ? v.front() : bench::estimate_median(v).median);
+  }
+  return medians;
+}
+
 }  // namespace
 
 void summarise_runs(row& r) {
@@ -90,6 +103,7 @@ void summarise_runs(row& r) {
     r.headline = bench::estimate_median(figures(r.r_runs, [](const result& x) { return x.throughput; }));
     r.acquire_p99 = bench::estimate_median(figures(r.r_runs, [](const result& x) { return x.acquire.p99; }));
     r.r = combine(r.r_runs, r.headline);
+    r.counters = median_counters(r.counter_runs);
   }
 }
 

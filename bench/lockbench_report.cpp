@@ -5,6 +5,7 @@
 #include "support/preempt_modes.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -170,20 +171,38 @@ void print_convoy_summary(const std::vector<const row*>& rows) {
                 human_time(r->r.throughput > 0 ? 1e9 / r->r.throughput : 0).c_str());
 }
 
-void print_section(const std::string& title, const std::vector<const row*>& rows) {
+// CPU time per acquisition, overhead and the perf counters, per row.
+void print_cost_table(const std::vector<const row*>& rows, const std::vector<std::string>& counters) {
+  std::printf("cost per acquisition (process CPU time over the window / acquisitions; overhead: less cs and gap):\n");
+  std::printf("  %-16s %-27s %10s %10s", "lock", "contenders", "cpu/acq", "overhead");
+  for (const std::string& name : counters) std::printf(" %16s", name.c_str());
+  std::printf("\n");
+  for (const row* r : rows) {
+    std::printf("  %-16s %-27s %10s %10s", r->lock->name, contenders_label(r->r.config).c_str(),
+                human_time(r->r.cpu_ns_per_acquisition).c_str(), human_time(r->r.overhead_ns).c_str());
+    for (std::size_t i = 0; i < counters.size(); ++i)
+      std::printf(" %16s",
+                  i < r->counters.size() && !std::isnan(r->counters[i]) ? fmt("%.3f", r->counters[i]).c_str() : "-");
+    std::printf("\n");
+  }
+}
+
+void print_section(const std::string& title, const std::vector<const row*>& rows,
+                   const std::vector<std::string>& counters) {
   std::printf("\n== %s ==\n", title.c_str());
   if (rows.front()->uncontended) {
     print_uncontended_table(rows);
     if (rows.front()->scenario == "uncontended") print_uncontended_targets(rows);
   } else {
     print_contended_table(rows);
+    print_cost_table(rows, counters);
     if (rows.front()->scenario == "lock-holder-preemption") print_lhp_targets(rows);
   }
 }
 
 }  // namespace
 
-void print_tables(const std::vector<row>& rows, const environment& env) {
+void print_tables(const std::vector<row>& rows, const environment& env, const std::vector<std::string>& counters) {
   print_header_line(stdout, env);
   std::vector<const row*> section;
   std::vector<const row*> convoy;
@@ -191,7 +210,7 @@ void print_tables(const std::vector<row>& rows, const environment& env) {
     section.push_back(&rows[i]);
     if (rows[i].scenario == "convoy") convoy.push_back(&rows[i]);
     if (i + 1 == rows.size() || rows[i + 1].section != rows[i].section) {
-      print_section(rows[i].section, section);
+      print_section(rows[i].section, section, counters);
       section.clear();
     }
   }
@@ -220,20 +239,23 @@ double mean_of(const std::vector<double>& v) {
 }
 }  // namespace
 
-void print_csv(const std::vector<row>& rows) {
+void print_csv(const std::vector<row>& rows, const std::vector<std::string>& counters) {
   std::printf(
       "scenario,lock,size,kind,contenders,workers,preempt,quantum_us,pin_cpu,cs_ns,gap_ns,seconds,acquisitions,"
       "throughput,spread,acq_p50_ns,acq_p99_ns,acq_p999_ns,acq_max_ns,acq_mean_ns,handoffs,handoff_p50_ns,"
       "handoff_p99_ns,handoff_p999_ns,handoff_max_ns,preemptions,uncontended_ns_best,uncontended_ns_median,"
       "uncontended_ticks_best,violations,per_contender,runs,throughput_ci_lo,throughput_ci_hi,acq_p99_ci_lo,"
       "acq_p99_ci_hi,uncontended_ns_best_ci_lo,uncontended_ns_best_ci_hi,uncontended_ns_minus_empty,achieved_cs_ns,"
-      "achieved_gap_ns\n");
+      "achieved_gap_ns,cpu_ns_per_acquisition,overhead_ns");
+  for (const std::string& name : counters) std::printf(",per_acquisition_%s", name.c_str());
+  std::printf("\n");
   for (const row& r : rows) {
     std::printf("%s,%s,%zu,", r.scenario.c_str(), r.lock->name, r.size);
     if (r.uncontended) {
-      std::printf("uncontended,1,,,,,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f,,\n", r.u.ns_best,
+      std::printf("uncontended,1,,,,,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f,,,,", r.u.ns_best,
                   r.u.ns_median, r.u.ticks_best, r.headline.n, r.headline.lo, r.headline.hi,
                   r.u.ns_best - r.harness_ns);
+      std::printf("%s\n", std::string(counters.size(), ',').c_str());
       continue;
     }
     const lockbench::result& x = r.r;
@@ -245,7 +267,7 @@ void print_csv(const std::vector<row>& rows) {
     }
     std::printf(
         "%s,%u,%u,%s,%lld,%d,%lld,%lld,%.4f,%llu,%.1f,%.4f,%.1f,%.1f,%.1f,%.1f,%.1f,%llu,%.1f,%.1f,%.1f,%.1f,"
-        "%llu,,,,%llu,%s,%zu,%.1f,%.1f,%.1f,%.1f,,,,%.1f,%.1f\n",
+        "%llu,,,,%llu,%s,%zu,%.1f,%.1f,%.1f,%.1f,,,,%.1f,%.1f,%.1f,%.1f",
         c.fibers ? "fibers" : "threads", c.contenders, c.fibers ? c.workers : 0,
         c.fibers ? bench::mode_name(c.preempt) : "", static_cast<long long>(c.fibers ? c.quantum.count() : 0),
         c.pin_cpu, static_cast<long long>(c.cs_ns), static_cast<long long>(c.gap_ns), x.seconds,
@@ -253,7 +275,10 @@ void print_csv(const std::vector<row>& rows) {
         x.acquire.p999, x.acquire.max, x.acquire.mean, static_cast<unsigned long long>(x.handoff.count), x.handoff.p50,
         x.handoff.p99, x.handoff.p999, x.handoff.max, static_cast<unsigned long long>(x.preemptions),
         static_cast<unsigned long long>(x.violations), per.c_str(), r.headline.n, r.headline.lo, r.headline.hi,
-        r.acquire_p99.lo, r.acquire_p99.hi, mean_of(x.achieved_cs_ns), mean_of(x.achieved_gap_ns));
+        r.acquire_p99.lo, r.acquire_p99.hi, mean_of(x.achieved_cs_ns), mean_of(x.achieved_gap_ns),
+        x.cpu_ns_per_acquisition, x.overhead_ns);
+    for (double v : r.counters) std::printf(std::isnan(v) ? "," : ",%.4f", v);
+    std::printf("\n");
   }
 }
 
@@ -325,6 +350,20 @@ void json_numbers(const char* key, const std::vector<double>& v) {
   std::printf("]");
 }
 
+// "counters_per_acquisition": {"context-switches": 0.0012, ...}: the
+// available ones.
+void json_counters(const row& r, const std::vector<std::string>& names) {
+  if (r.uncontended || names.empty()) return;
+  std::printf(", \"counters_per_acquisition\": {");
+  bool first = true;
+  for (std::size_t i = 0; i < names.size() && i < r.counters.size(); ++i) {
+    if (std::isnan(r.counters[i])) continue;
+    std::printf("%s\"%s\": %.6g", first ? "" : ", ", names[i].c_str(), r.counters[i]);
+    first = false;
+  }
+  std::printf("}");
+}
+
 void json_environment(const environment& e) {
   std::printf(
       "\"environment\": {\"cpu_model\": %s, \"logical_cpus\": %u, \"physical_cores\": %u, \"packages\": %u, "
@@ -336,7 +375,11 @@ void json_environment(const environment& e) {
       e.steal);
   for (std::size_t i = 0; i < e.warnings.size(); ++i)
     std::printf("%s%s", i ? ", " : "", json_string(e.warnings[i]).c_str());
-  std::printf("]}");
+  std::printf("], \"counters_unavailable\": {");
+  for (std::size_t i = 0; i < e.counters_unavailable.size(); ++i)
+    std::printf("%s\"%s\": %s", i ? ", " : "", e.counters_unavailable[i].first.c_str(),
+                json_string(e.counters_unavailable[i].second).c_str());
+  std::printf("}}");
 }
 
 void json_contended(const lockbench::result& x) {
@@ -357,6 +400,7 @@ void json_contended(const lockbench::result& x) {
   std::printf("]");
   json_numbers("achieved_cs_ns", x.achieved_cs_ns);
   json_numbers("achieved_gap_ns", x.achieved_gap_ns);
+  std::printf(", \"cpu_ns_per_acquisition\": %.1f, \"overhead_ns\": %.1f", x.cpu_ns_per_acquisition, x.overhead_ns);
   json_latency("acquire", x.acquire);
   json_latency("handoff", x.handoff);
 }
@@ -382,6 +426,7 @@ void print_json(const std::vector<row>& rows, const options& o, const environmen
           r.u.ns_best, r.u.ns_median, r.u.ticks_best, r.u.ticks_median, static_cast<unsigned long long>(r.u.pairs));
     else
       json_contended(r.r);
+    json_counters(r, o.counters);
     json_repeats(r);
     std::printf("}");
   }

@@ -17,12 +17,15 @@
 #include "lockbench.hpp"
 #include "support/cli.hpp"
 #include "support/median_ci.hpp"
+#include "support/perf_counters.hpp"
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifndef JIFFY_LOCKBENCH_HAVE_CK
@@ -89,6 +92,7 @@ struct environment {
   double others_busy = -1;  // other processes' share of all CPUs' time during the run; < 0: unknown
   double steal = -1;        // the hypervisor's share (steal time); < 0: unknown
   std::vector<std::string> warnings;
+  std::vector<std::pair<std::string, std::string>> counters_unavailable;  // --counters: name, why
 };
 
 // Reads the machine when a run starts and the load it saw when it ends.
@@ -119,9 +123,10 @@ struct options {
   bench::output_format out = bench::output_format::text;
   std::string svg;
   bool svg_log = false, progress = false, quiet = false;
-  unsigned repeat = 1;       // runs of each point
-  std::uint64_t seed = 0;    // of the order shuffle; 0: drawn at random
-  std::string command_line;  // as given, for the JSON
+  std::vector<std::string> counters;  // perf counters to count per acquisition (--counters)
+  unsigned repeat = 1;                // runs of each point
+  std::uint64_t seed = 0;             // of the order shuffle; 0: drawn at random
+  std::string command_line;           // as given, for the JSON
 };
 
 // Exits with status 2 (and a message naming the option) on a bad one.
@@ -182,15 +187,42 @@ struct row {
   std::vector<result> r_runs{};
   bench::median_estimate headline{}, acquire_p99{};
   double harness_ns = 0;  // uncontended: the `empty` baseline's ns_best in the same sweep (0 if none)
+  // --counters: each run's counts per acquisition ([run][counter], in
+  // options::counters' order; NaN where unavailable), and their medians.
+  std::vector<std::vector<double>> counter_runs{};
+  std::vector<double> counters{};
 };
+
+// ------------------------------------------------------------ counters ----
+
+// Perf counters (support/perf_counters.hpp) opened for one contended run,
+// counting its measured window only (lockbench_counters.cpp).
+class counter_set final : public lockbench::measure_hooks {
+ public:
+  explicit counter_set(const std::vector<std::string>& names);
+  void start() override;
+  void stop() override;
+  // Counts per acquisition, in the order of `names`; NaN where unavailable.
+  std::vector<double> per_acquisition(std::uint64_t acquisitions) const;
+
+ private:
+  std::vector<std::unique_ptr<bench::perf_counter>> counters_;
+};
+
+// Says on stderr (once, unless quiet) which requested counters this machine
+// cannot count, and why; returns {name, why} for the JSON.
+std::vector<std::pair<std::string, std::string>> unavailable_counters(const std::vector<std::string>& names,
+                                                                      bool quiet);
+std::string valid_counter_names();
+bool is_counter_name(const std::string& name);
 
 // Fills u/r, headline and acquire_p99 from the runs.
 void summarise_runs(row& r);
 // Sets harness_ns on every uncontended row from its sweep's `empty` row.
 void attach_harness_cost(std::vector<row>& rows);
 
-void print_tables(const std::vector<row>& rows, const environment& env);
-void print_csv(const std::vector<row>& rows);
+void print_tables(const std::vector<row>& rows, const environment& env, const std::vector<std::string>& counters);
+void print_csv(const std::vector<row>& rows, const std::vector<std::string>& counters);
 void print_json(const std::vector<row>& rows, const options& o, const environment& env);
 // Reports every lock that let two contenders in at once; true if any did.
 bool report_violations(const std::vector<row>& rows);
