@@ -9,6 +9,7 @@
 //   lockbench_scenarios.cpp  the scenario presets, and the points they expand to
 //   lockbench_repeat.cpp     --repeat: the median of a point's runs, its interval
 //   lockbench_env.cpp        the machine and build, recorded and checked
+//   lockbench_counters.cpp   --counters: perf counters per acquisition
 //   lockbench_report.cpp     the table, --csv and --json outputs
 //   lockbench_svg.cpp        the --svg plot
 //   lockbench_ck.c           Concurrency Kit's locks behind a small C interface
