@@ -18,9 +18,12 @@
 // preset's values. Progress goes to stderr when it is a terminal.
 #include "lockbench_tool.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <numeric>
+#include <random>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -51,37 +54,64 @@ class progress {
   std::size_t total_, done_ = 0;
 };
 
-row measure_point(const point& p) {
-  row r{.scenario = p.from->scenario, .section = p.from->title, .lock = p.lock, .size = p.lock->size()};
-  if (p.from->uncontended) {
-    r.uncontended = true;
-    r.u = p.lock->uncontended(p.c.duration);
-  } else {
-    r.r = p.lock->contended(p.c);
+row empty_row(const point& p) {
+  return {.scenario = p.from->scenario,
+          .section = p.from->title,
+          .lock = p.lock,
+          .size = p.lock->size(),
+          .uncontended = p.from->uncontended};
+}
+
+// One run of the point into its row; contended runs count the requested
+// perf counters over their measured window.
+void measure_into(const point& p, row& r, const std::vector<std::string>& counter_names) {
+  if (r.uncontended) {
+    r.u_runs.push_back(p.lock->uncontended(p.c.duration));
+    return;
   }
-  return r;
+  counter_set counters(counter_names);
+  lockbench::contention c = p.c;
+  if (!counter_names.empty()) c.hooks = &counters;
+  r.r_runs.push_back(p.lock->contended(c));
+  if (!counter_names.empty()) r.counter_runs.push_back(counters.per_acquisition(r.r_runs.back().acquisitions));
+}
+
+// The order of one repetition: as planned for a single run; shuffled for
+// each of several, so that a slow spell of the machine (another process, a
+// frequency change) does not always fall on the same locks.
+std::vector<std::size_t> order_of(std::size_t n, unsigned repeat, std::mt19937_64& rng) {
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  if (repeat > 1) std::shuffle(order.begin(), order.end(), rng);
+  return order;
 }
 
 std::vector<row> run(const std::vector<point>& points, const options& o) {
-  progress bar(!o.quiet && (o.progress || isatty(STDERR_FILENO)), points.size());
+  progress bar(!o.quiet && (o.progress || isatty(STDERR_FILENO)), points.size() * o.repeat);
   lockbench::ticks_per_ns();            // calibrate the clock
   (void)lockbench::burn_rounds_for(1);  // and the busy work, before the first point
   std::vector<row> rows;
-  for (const point& p : points) {
-    bar.step(p);
-    rows.push_back(measure_point(p));
+  for (const point& p : points) rows.push_back(empty_row(p));
+  std::mt19937_64 rng(o.seed);
+  for (unsigned rep = 0; rep < o.repeat; ++rep) {
+    for (std::size_t i : order_of(points.size(), o.repeat, rng)) {
+      bar.step(points[i]);
+      measure_into(points[i], rows[i], o.counters);
+    }
   }
   bar.finish();
+  for (row& r : rows) summarise_runs(r);
+  attach_harness_cost(rows);
   return rows;
 }
 
-void print(const std::vector<row>& rows, bench::output_format format) {
-  if (format == bench::output_format::csv)
-    print_csv(rows);
-  else if (format == bench::output_format::json)
-    print_json(rows);
+void print(const std::vector<row>& rows, const options& o, const environment& env) {
+  if (o.out == bench::output_format::csv)
+    print_csv(rows, o.counters);
+  else if (o.out == bench::output_format::json)
+    print_json(rows, o, env);
   else
-    print_tables(rows);
+    print_tables(rows, env, o.counters);
 }
 
 }  // namespace
@@ -89,8 +119,14 @@ void print(const std::vector<row>& rows, bench::output_format format) {
 int main(int argc, char** argv) {
   const options o = parse_args(argc, argv);
   const std::vector<sweep> sweeps = plan(o);
-  const std::vector<row> rows = run(points_of(sweeps, o.quiet), o);
-  print(rows, o.out);
+  const std::vector<point> points = points_of(sweeps, o.quiet);
+  machine_watch watch;
+  environment env = watch.start();
+  env.counters_unavailable = unavailable_counters(o.counters, o.quiet);
+  const std::vector<row> rows = run(points, o);
+  watch.finish(env);
+  if (!o.quiet) print_warnings(env);
+  print(rows, o, env);
   std::string title = "lockbench " + o.scenario + ": throughput against contenders";
   if (!o.svg.empty() && !write_svg(o.svg, rows, title, o.svg_log)) {
     std::fprintf(stderr, "lockbench: cannot write %s: %s\n", o.svg.c_str(), std::strerror(errno));

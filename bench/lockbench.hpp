@@ -20,7 +20,12 @@
 //    release to the next holder's acquire when that holder was already
 //    waiting. Per-contender counts give the
 //    fairness spread: (max - min) / mean. Each critical section also checks
-//    that nobody else entered it (result::violations: a broken lock).
+//    that nobody else entered it (result::violations: a broken lock). The
+//    critical-section and gap lengths each contender achieved are kept
+//    beside the requested ones (from the time stamps already taken), and
+//    the process's CPU time per acquisition over the measured window, and
+//    that less the requested critical section and gap: the lock's cost in
+//    CPU time, spinning included (lockhammer's "overhead").
 //  * Busy work is a calibrated arithmetic loop, not a clock wait, so a holder
 //    preempted in the middle still has its remaining work to do.
 //  * A fiber switched out between its first time stamp and entering lock()
@@ -50,6 +55,7 @@
 // would then deadlock its worker, so do not measure those on fibers in `full`.
 #pragma once
 
+#include "lockbench_types.hpp"
 #include "support/histogram.hpp"
 #include "support/percentile.hpp"
 #include "support/pinning.hpp"
@@ -64,6 +70,7 @@
 #include <cstdio>
 #include <memory>
 #include <thread>
+#include <time.h>
 #include <vector>
 
 namespace lockbench {
@@ -118,55 +125,18 @@ inline std::uint64_t burn_rounds_for(std::int64_t ns) {
 // exact maximum, nearest-rank percentiles): support/histogram.hpp.
 using bench::histogram;
 
-// --------------------------------------------------------- configuration ----
-
-struct contention {
-  unsigned contenders = 2;  // threads, or fibers when `fibers`
-  bool fibers = false;
-  unsigned workers = 1;                                     // fibers only: the runtime's workers
-  jiffy::preempt_mode preempt = jiffy::preempt_mode::none;  // fibers only
-  std::chrono::microseconds quantum{1000};                  // fibers only
-  std::int64_t cs_ns = 0;                                   // busy work while holding the lock
-  std::int64_t gap_ns = 0;                                  // busy work between a release and the next lock()
-  std::chrono::milliseconds duration{200};                  // measured time
-  std::chrono::milliseconds warmup{-1};                     // unmeasured, first; < 0: duration / 4, at most 100 ms
-  int pin_cpu = -1;                                         // >= 0: all threads (or workers) run on this CPU only
-};
-
-// Latency summary in nanoseconds.
-struct latency {
-  std::uint64_t count = 0;
-  double p50 = 0, p99 = 0, p999 = 0, max = 0, mean = 0;
-};
-
-struct result {
-  contention config;
-  double seconds = 0;  // the measured time, until every contender stopped
-  std::uint64_t acquisitions = 0;
-  double throughput = 0;                     // acquisitions per second
-  std::vector<std::uint64_t> per_contender;  // acquisitions of each contender
-  double spread = 0;                         // (max - min) / mean of per_contender, as a fraction
-  latency acquire;                           // entering lock() to holding the lock
-  latency handoff;                           // a release to the next (already waiting) holder's acquire
-  std::uint64_t preemptions = 0;             // fibers: switches the runtime forced while measuring
-  std::uint64_t violations = 0;              // critical sections another contender entered: a broken lock
-};
-
-struct uncontended_result {
-  double ns_best = 0, ns_median = 0;  // per lock()+unlock() pair
-  double ticks_best = 0, ticks_median = 0;
-  std::uint64_t pairs = 0;
-};
-
 // ------------------------------------------------------------- plumbing ----
 
 namespace detail {
 
+// A forwarding wrapper: Clang's thread-safety analysis would flag it for
+// taking a jiffy lock (a capability) in one function and releasing it in
+// another, which is what it is for.
 template <class Lock>
 struct plain_handle {
   Lock* l;
-  void lock() { l->lock(); }
-  void unlock() { l->unlock(); }
+  void lock() JIFFY_NO_THREAD_SAFETY_ANALYSIS { l->lock(); }
+  void unlock() JIFFY_NO_THREAD_SAFETY_ANALYSIS { l->unlock(); }
 };
 
 // Each contender's view of the lock: the lock itself, or what contender() makes.
@@ -213,6 +183,7 @@ struct alignas(128) handoff_mark {
 struct alignas(128) contender_slot {
   std::uint64_t acquisitions = 0;
   std::uint64_t violations = 0;
+  std::uint64_t cs_ticks = 0, gap_ticks = 0, gaps = 0;  // achieved lengths, summed
   histogram acquire, handoff;
 };
 
@@ -228,7 +199,15 @@ struct shared_run {
   pacing pace = pacing::none;
   std::vector<contender_slot> slots;
   std::chrono::steady_clock::time_point started, finished;
+  double cpu_ns = 0;  // the process's CPU time over the measured window
 };
+
+// The process's CPU time, all threads, in ns.
+inline double process_cpu_ns() noexcept {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
+}
 
 inline void wait_for_go(shared_run& s, bool fiber) {
   s.flags.ready.fetch_add(1, std::memory_order_acq_rel);
@@ -254,6 +233,7 @@ template <class Handle>
 void acquire_loop(Handle& h, shared_run& s, unsigned id) {
   contender_slot& me = s.slots[id];
   std::uint64_t n = 0;
+  std::uint64_t my_last_release = 0;
   for (;;) {
     int ph = s.flags.phase.load(std::memory_order_relaxed);
     if (ph == stopped) break;
@@ -263,6 +243,7 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
     if (ph == measuring) {
       me.acquire.add(t1 - t0);
       if (s.mark.owner != id && s.mark.owner != ~0u && s.mark.released_at > t0) me.handoff.add(t1 - s.mark.released_at);
+      if (my_last_release) me.gap_ticks += t0 - my_last_release, ++me.gaps;
       ++n;
     }
     s.mark.holder.store(id + 1, std::memory_order_relaxed);
@@ -270,6 +251,8 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
     if (s.mark.holder.load(std::memory_order_relaxed) != id + 1) ++me.violations;
     s.mark.owner = id;
     s.mark.released_at = bench::ticks_stop();  // the critical section has completed
+    my_last_release = s.mark.released_at;
+    if (ph == measuring) me.cs_ticks += my_last_release - t1;
     h.unlock();
     burn(s.gap_rounds);
     pace(s.pace);
@@ -302,10 +285,14 @@ void start_and_stop(shared_run& s, const contention& c, F on_measure) {
   s.flags.phase.store(warming_up, std::memory_order_release);
   std::this_thread::sleep_for(warmup_of(c));
   on_measure();
+  if (c.hooks) c.hooks->start();
   s.started = std::chrono::steady_clock::now();
+  double cpu0 = process_cpu_ns();
   s.flags.phase.store(measuring, std::memory_order_relaxed);
   std::this_thread::sleep_for(c.duration);
   s.flags.phase.store(stopped, std::memory_order_relaxed);
+  s.cpu_ns = process_cpu_ns() - cpu0;
+  if (c.hooks) c.hooks->stop();
 }
 
 template <class Lock>
@@ -369,6 +356,10 @@ inline double spread_of(const std::vector<std::uint64_t>& v) {
   return mean > 0 ? static_cast<double>(*hi - *lo) / mean : 0;
 }
 
+inline double mean_ns(std::uint64_t ticks, std::uint64_t count) {
+  return count ? to_ns(static_cast<double>(ticks) / static_cast<double>(count)) : 0;
+}
+
 inline result collect(const shared_run& s, const contention& c, double seconds) {
   result r;
   r.config = c;
@@ -376,6 +367,8 @@ inline result collect(const shared_run& s, const contention& c, double seconds) 
   histogram acquire, handoff;
   for (const contender_slot& slot : s.slots) {
     r.per_contender.push_back(slot.acquisitions);
+    r.achieved_cs_ns.push_back(mean_ns(slot.cs_ticks, slot.acquisitions));
+    r.achieved_gap_ns.push_back(mean_ns(slot.gap_ticks, slot.gaps));
     r.acquisitions += slot.acquisitions;
     r.violations += slot.violations;
     acquire.merge(slot.acquire);
@@ -432,6 +425,10 @@ result measure(Lock& lock, const contention& c) {
   double seconds = std::chrono::duration<double>(s->finished - s->started).count();
   result r = detail::collect(*s, c, seconds);
   r.preemptions = preemptions;
+  if (r.acquisitions) {
+    r.cpu_ns_per_acquisition = s->cpu_ns / static_cast<double>(r.acquisitions);
+    r.overhead_ns = r.cpu_ns_per_acquisition - static_cast<double>(c.cs_ns + c.gap_ns);
+  }
   return r;
 }
 

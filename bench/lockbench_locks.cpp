@@ -2,8 +2,9 @@
 // the command line uses: each jiffy lock and its holder-preemptible twin
 // (holder_preemptible.hpp), jiffy::mutex, std::mutex, std::shared_mutex,
 // pthread_spinlock_t, and Concurrency Kit's fas/ticket/mcs spinlocks when
-// built with them (lockbench_ck.c); and the named groups --locks accepts.
-// This is the file that instantiates lockbench.hpp's measurements, once per
+// built with them (lockbench_ck.c); the roster and the other libraries'
+// locks come from lockbench_roster.cpp. Also the named groups --locks
+// accepts. These files instantiate lockbench.hpp's measurements, once per
 // lock.
 #include "holder_preemptible.hpp"
 #include "lockbench_tool.hpp"
@@ -99,44 +100,83 @@ class pthread_spin {
   pthread_spinlock_t l_;
 };
 
-template <class Lock>
-lock_entry entry(const char* name, const char* type, bool blocks_thread = false) {
-  return {name,
-          type,
-          blocks_thread,
-          &lockbench::lock_size<Lock>,
-          &lockbench::measure_uncontended<Lock>,
-          &lockbench::measure<Lock>};
-}
-
 namespace hp = jiffy_bench::holder_preemptible;
 
-const char* const ck_names[] = {"ck_fas", "ck_ticket", "ck_mcs"};
+// Locks lockbench knows that need a package, and which.
+struct optional_lock {
+  const char* name;
+  bool built;
+  const char* package;
+};
+
+const optional_lock optional_locks[] = {
+    {"ck_fas", JIFFY_LOCKBENCH_HAVE_CK, "Concurrency Kit (Debian: libck-dev)"},
+    {"ck_ticket", JIFFY_LOCKBENCH_HAVE_CK, "Concurrency Kit (Debian: libck-dev)"},
+    {"ck_mcs", JIFFY_LOCKBENCH_HAVE_CK, "Concurrency Kit (Debian: libck-dev)"},
+    {"tbb_spin", JIFFY_LOCKBENCH_HAVE_TBB, "oneTBB (Debian: libtbb-dev)"},
+    {"tbb_queuing", JIFFY_LOCKBENCH_HAVE_TBB, "oneTBB (Debian: libtbb-dev)"},
+    {"absl_mutex", JIFFY_LOCKBENCH_HAVE_ABSL, "Abseil (Debian: libabsl-dev)"},
+};
+
+std::vector<lock_entry> jiffy_and_std_locks() {
+  return {
+      make_entry<jiffy::spinlock>("spinlock", "jiffy::spinlock (TTAS)"),
+      make_entry<hp::spinlock>("hp_spinlock", "jiffy_bench::holder_preemptible::spinlock"),
+      make_entry<jiffy::ticket_spinlock>("ticket", "jiffy::ticket_spinlock"),
+      make_entry<hp::ticket_spinlock>("hp_ticket", "jiffy_bench::holder_preemptible::ticket_spinlock"),
+      make_entry<jiffy::mcs_spinlock>("mcs", "jiffy::mcs_spinlock"),
+      make_entry<hp::mcs_spinlock>("hp_mcs", "jiffy_bench::holder_preemptible::mcs_spinlock"),
+      make_entry<jiffy::rw_spinlock>("rw", "jiffy::rw_spinlock (exclusive lock())"),
+      make_entry<hp::rw_spinlock>("hp_rw", "jiffy_bench::holder_preemptible::rw_spinlock (exclusive)"),
+      make_entry<jiffy::seqlock>("seqlock", "jiffy::seqlock (writer lock)"),
+      make_entry<hp::seqlock>("hp_seqlock", "jiffy_bench::holder_preemptible::seqlock (writer)"),
+      make_entry<jiffy::mutex>("jiffy_mutex", "jiffy::mutex (parks fibers)"),
+      make_entry<std::mutex>("std_mutex", "std::mutex", true),
+      make_entry<std::shared_mutex>("std_shared_mutex", "std::shared_mutex (exclusive lock())", true),
+      make_entry<pthread_spin>("pthread_spin", "pthread_spinlock_t", true),
+  };
+}
+
+std::vector<lock_entry> ck_locks() {
+#if JIFFY_LOCKBENCH_HAVE_CK
+  return {
+      make_entry<ck_lock<0>>("ck_fas", "Concurrency Kit ck_spinlock_fas"),
+      make_entry<ck_lock<1>>("ck_ticket", "Concurrency Kit ck_spinlock_ticket"),
+      make_entry<ck_lock<2>>("ck_mcs", "Concurrency Kit ck_spinlock_mcs (+ node per waiter)"),
+  };
+#else
+  return {};
+#endif
+}
+
+std::vector<lock_entry> collect_locks() {
+  std::vector<lock_entry> v;
+  for (std::vector<lock_entry> part : {jiffy_and_std_locks(), ck_locks(), roster_locks(), library_locks()})
+    v.insert(v.end(), part.begin(), part.end());
+  return v;
+}
+
+std::vector<std::string> names_of_group(const std::string& g) {
+  if (g == "jiffy") return {"spinlock", "ticket", "mcs", "rw", "seqlock", "jiffy_mutex"};
+  if (g == "hp") return {"hp_spinlock", "hp_ticket", "hp_mcs", "hp_rw", "hp_seqlock"};
+  if (g == "os") return {"std_mutex", "std_shared_mutex", "pthread_spin", "pthread_adaptive"};
+  if (g == "ck") return {"ck_fas", "ck_ticket", "ck_mcs"};
+  if (g == "roster") return {"clh", "anderson", "ticket_backoff", "hemlock", "mcs_tp"};
+  if (g == "libs") return {"tbb_spin", "tbb_queuing", "absl_mutex", "pthread_adaptive"};
+  if (g == "queue") return {"mcs", "hp_mcs", "ck_mcs", "clh", "anderson", "hemlock", "mcs_tp", "tbb_queuing"};
+  if (g == "fair")
+    return {"ticket", "hp_ticket", "mcs",     "hp_mcs", "ck_ticket",      "ck_mcs",
+            "clh",    "anderson",  "hemlock", "mcs_tp", "ticket_backoff", "tbb_queuing"};
+  if (g == "baseline") return {"empty", "fetch_add"};
+  return {};
+}
+
+const char* const group_names = "all, jiffy, hp, os, ck, roster, libs, queue, fair, baseline";
 
 }  // namespace
 
 const std::vector<lock_entry>& all_locks() {
-  static const std::vector<lock_entry> locks = {
-    entry<jiffy::spinlock>("spinlock", "jiffy::spinlock (TTAS)"),
-    entry<hp::spinlock>("hp_spinlock", "jiffy_bench::holder_preemptible::spinlock"),
-    entry<jiffy::ticket_spinlock>("ticket", "jiffy::ticket_spinlock"),
-    entry<hp::ticket_spinlock>("hp_ticket", "jiffy_bench::holder_preemptible::ticket_spinlock"),
-    entry<jiffy::mcs_spinlock>("mcs", "jiffy::mcs_spinlock"),
-    entry<hp::mcs_spinlock>("hp_mcs", "jiffy_bench::holder_preemptible::mcs_spinlock"),
-    entry<jiffy::rw_spinlock>("rw", "jiffy::rw_spinlock (exclusive lock())"),
-    entry<hp::rw_spinlock>("hp_rw", "jiffy_bench::holder_preemptible::rw_spinlock (exclusive)"),
-    entry<jiffy::seqlock>("seqlock", "jiffy::seqlock (writer lock)"),
-    entry<hp::seqlock>("hp_seqlock", "jiffy_bench::holder_preemptible::seqlock (writer)"),
-    entry<jiffy::mutex>("jiffy_mutex", "jiffy::mutex (parks fibers)"),
-    entry<std::mutex>("std_mutex", "std::mutex", true),
-    entry<std::shared_mutex>("std_shared_mutex", "std::shared_mutex (exclusive lock())", true),
-    entry<pthread_spin>("pthread_spin", "pthread_spinlock_t", true),
-#if JIFFY_LOCKBENCH_HAVE_CK
-    entry<ck_lock<0>>("ck_fas", "Concurrency Kit ck_spinlock_fas"),
-    entry<ck_lock<1>>("ck_ticket", "Concurrency Kit ck_spinlock_ticket"),
-    entry<ck_lock<2>>("ck_mcs", "Concurrency Kit ck_spinlock_mcs (+ node per waiter)"),
-#endif
-  };
+  static const std::vector<lock_entry> locks = collect_locks();
   return locks;
 }
 
@@ -146,31 +186,35 @@ const lock_entry* find_lock(const std::string& name) {
   return nullptr;
 }
 
-bool is_ck_name(const std::string& name) {
-  for (const char* n : ck_names)
-    if (name == n) return true;
-  return false;
+std::string why_not_built(const std::string& name) {
+  for (const optional_lock& o : optional_locks)
+    if (name == o.name && !o.built) return std::string("lockbench was built without ") + o.package;
+  return "";
 }
 
-// Named groups usable in --locks.
+std::vector<std::string> unbuilt_locks() {
+  std::vector<std::string> v;
+  for (const optional_lock& o : optional_locks)
+    if (!o.built) v.push_back(o.name);
+  return v;
+}
+
+// Named groups usable in --locks: every lock of the group that was built.
 std::vector<std::string> lock_group(const std::string& g) {
+  std::vector<std::string> v;
   if (g == "all") {
-    std::vector<std::string> v;
     for (const lock_entry& e : all_locks()) v.push_back(e.name);
     return v;
   }
-  if (g == "jiffy") return {"spinlock", "ticket", "mcs", "rw", "seqlock", "jiffy_mutex"};
-  if (g == "hp") return {"hp_spinlock", "hp_ticket", "hp_mcs", "hp_rw", "hp_seqlock"};
-  if (g == "os") return {"std_mutex", "std_shared_mutex", "pthread_spin"};
-  if (g == "ck") return {"ck_fas", "ck_ticket", "ck_mcs"};
-  if (g == "fair") return {"ticket", "hp_ticket", "mcs", "hp_mcs", "ck_ticket", "ck_mcs"};
-  return {};
+  for (const std::string& name : names_of_group(g))
+    if (find_lock(name) || !why_not_built(name).empty()) v.push_back(name);
+  return v;
 }
 
 std::string valid_lock_names() {
   std::string s;
   for (const lock_entry& e : all_locks()) s += std::string(s.empty() ? "" : ", ") + e.name;
-  return s + "; groups: all, jiffy, hp, os, ck, fair";
+  return s + "; groups: " + group_names;
 }
 
 }  // namespace lockbench::tool

@@ -4,8 +4,10 @@
 #include "lockbench_tool.hpp"
 #include "support/preempt_modes.hpp"
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -16,9 +18,8 @@ constexpr const char* kSynopsis = "[--scenario NAME] [options]";
 
 // What --help prints after the usage line.
 constexpr const char* kHelp = R"(lockbench — what a lock costs: jiffy's spinlocks, their holder-preemptible
-twins, jiffy::mutex, std::mutex, std::shared_mutex, pthread_spinlock_t and
-(when built with Concurrency Kit) ck_spinlock_fas/ticket/mcs, on plain threads
-and on fibers.
+twins, jiffy::mutex, the OS's and other libraries' locks, and the classic
+algorithms from the literature, on plain threads and on fibers.
 
 Scenarios (presets; the options below override their values):
   uncontended             every lock, 1 thread: ns (and ticks) per lock+unlock
@@ -60,10 +61,33 @@ Options (LIST: comma-separated values or ranges, e.g. 1,2,4 or 1-4):
                         preceded by an unmeasured warm-up of a quarter of it
                         (at most 100 ms)
   --seconds S           the same in seconds (may be fractional)
+  --repeat N            run every point N times (default 1), all points in a
+                        new random order each time; report each figure's
+                        median over the runs and, for the headline figures
+                        (uncontended ns; acq/s and acquire p99), a 95%
+                        confidence interval for that median (distribution-
+                        free, from order statistics: needs N >= 6 to reach
+                        95%; with fewer runs the interval is [min, max] and
+                        its lower coverage is printed). --json keeps every
+                        run's figures for bench/lockbench_compare.py
+  --seed S              seed of that order (default: random; --json records it)
+  --counters LIST       Linux perf counters per acquisition, over each contended
+                        measurement (the whole process): cycles, instructions,
+                        cache-misses, branch-misses (hardware: user space
+                        only), context-switches, cpu-migrations, page-faults.
+                        One the machine cannot count (no PMU in most VMs, or
+                        perf_event_paranoid) is named with the reason and
+                        left out. Every contended table is followed by CPU
+                        time per acquisition (the process's CPU time over the
+                        window / acquisitions) and overhead (that less the
+                        requested critical section and gap: the lock's cost,
+                        spinning included), with these counters beside them
   --pin-cpu N           run every contender thread (or worker) on CPU N only
                         (convoy pins to CPU 0); -1: no pinning
   --csv                 CSV on stdout (one header line, one line per measurement)
-  --json                JSON on stdout
+  --json                JSON on stdout: every figure, each contender's achieved
+                        critical section and gap, the command line, the seed,
+                        and the machine and build ("environment", below)
   --svg FILE            also write an SVG plot of throughput against contenders,
                         one line per lock (and per configuration when several)
   --svg-log             give that plot a logarithmic y axis (fair spinlocks on
@@ -77,9 +101,20 @@ Lock names: spinlock, ticket, mcs, rw, seqlock (jiffy's integrated locks:
 preemption disabled while held), hp_spinlock, hp_ticket, hp_mcs, hp_rw,
 hp_seqlock (jiffy_bench::holder_preemptible::*, the same algorithms without
 the integration), jiffy_mutex, std_mutex, std_shared_mutex, pthread_spin,
-ck_fas, ck_ticket, ck_mcs. rw and std_shared_mutex are measured with their
-exclusive lock(), seqlock with its writer lock. Groups: all, jiffy, hp, os,
-ck, fair.
+ck_fas, ck_ticket, ck_mcs (Concurrency Kit); the roster from the literature
+(bench/locks/): clh, anderson (64 slots: points with more contenders are
+skipped), ticket_backoff (proportional backoff), hemlock, mcs_tp (MCS with
+time-published waiters, after MCS-TP); other libraries: tbb_spin,
+tbb_queuing (oneTBB), absl_mutex (Abseil), pthread_adaptive (glibc's
+PTHREAD_MUTEX_ADAPTIVE_NP). rw and std_shared_mutex are measured with their
+exclusive lock(), seqlock with its writer lock. Locks that wait in the
+kernel or inside a shared library, where a fiber cannot be preempted
+(std_mutex, std_shared_mutex, pthread_spin, absl_mutex, pthread_adaptive),
+are skipped on fibers under full preemption. Baselines, measured
+uncontended only and always listed there: empty (lock() and unlock() do
+nothing: the harness's own cost) and fetch_add (one atomic instruction).
+Groups: all, jiffy, hp, os, ck, roster, libs, queue, fair, baseline. --list-
+locks shows what this build has.
 
 Metrics: acq/s is acquisitions per second over all contenders; spread is
 (max - min) / mean of the per-contender acquisition counts; acquire p50/p99/
@@ -93,6 +128,15 @@ reference cycles at a constant rate; cntvct_el0 on AArch64).
 
 Every critical section also checks that no other contender is inside it; a
 lock that fails this is reported on stderr as BROKEN LOCK.
+
+Environment: the header line and --json name the CPU model, logical CPUs,
+physical cores and packages, kernel, compiler, build flags and jiffy's git
+revision (--json adds the governor and turbo state where /sys shows them, the
+load averages, and the share of the CPUs other processes and the hypervisor
+took during the run). lockbench warns (stderr, unless --quiet; and in the
+JSON) when the governor is not `performance`, turbo is on, other processes
+kept the CPUs more than 10% busy, or steal exceeded 5%: lock figures taken
+then are disturbed.
 
 Exit status: 0 on success, 2 on a bad argument, 1 when a file cannot be
 written, 3 when a lock let two contenders in at once.
@@ -152,12 +196,19 @@ std::vector<std::string> locks(args& a) {
       v.insert(v.end(), group.begin(), group.end());
     } else if (find_lock(name)) {
       v.push_back(name);
-    } else if (is_ck_name(name)) {
-      a.fail("--locks: " + name + " is not available: lockbench was built without Concurrency Kit (libck-dev)");
+    } else if (std::string why = why_not_built(name); !why.empty()) {
+      a.fail("--locks: " + name + " is not available: " + why);
     } else {
       a.fail("--locks: unknown lock '" + name + "'. Valid: " + valid_lock_names());
     }
   }
+  return v;
+}
+
+std::vector<std::string> counter_names(args& a) {
+  std::vector<std::string> v = split(a, a.text());
+  for (const std::string& name : v)
+    if (!is_counter_name(name)) a.fail("--counters: unknown counter '" + name + "'. Valid: " + valid_counter_names());
   return v;
 }
 
@@ -168,9 +219,25 @@ std::chrono::milliseconds seconds(args& a) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(a.number(0.001, 600) * 1000 + 0.5));
 }
 
+// The arguments joined by spaces; an argument with a space or a quote is
+// quoted (for the JSON record, so that the run can be repeated).
+std::string command_line_of(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i) s += ' ';
+    if (arg.find_first_of(" '\"") == std::string::npos)
+      s += arg;
+    else
+      s.append(1, '\'').append(arg).append(1, '\'');
+  }
+  return s;
+}
+
 [[noreturn]] void list_locks_and_exit() {
   for (const lock_entry& e : all_locks()) std::printf("%-18s %s\n", e.name, e.type);
-  if (!JIFFY_LOCKBENCH_HAVE_CK) std::printf("(ck_fas, ck_ticket, ck_mcs: not built; needs libck-dev)\n");
+  for (const std::string& name : unbuilt_locks())
+    std::printf("(%s: not built; %s)\n", name.c_str(), why_not_built(name).c_str());
   std::exit(0);
 }
 
@@ -216,12 +283,20 @@ options parse_args(int argc, char** argv) {
       o.progress = true;
     else if (a.is("--quiet"))
       o.quiet = true;
+    else if (a.is("--counters"))
+      o.counters = counter_names(a);
+    else if (a.is("--repeat"))
+      o.repeat = static_cast<unsigned>(a.integer(1, 1000));
+    else if (a.is("--seed"))
+      o.seed = static_cast<std::uint64_t>(a.integer(1, INT64_MAX));
     else if (a.is("--list-locks"))
       list_locks_and_exit();
     else
       a.unknown();
   }
   if (std::string why = inapplicable_option(o); !why.empty()) a.fail(why);
+  if (!o.seed) o.seed = std::random_device{}() | 1;
+  o.command_line = command_line_of(argc, argv);
   return o;
 }
 

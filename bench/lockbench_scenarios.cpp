@@ -71,7 +71,10 @@ sweep gap_sweep() {
   return s;
 }
 
-std::vector<std::string> convoy_locks() { return {"ck_ticket", "ck_mcs", "hp_ticket", "hp_mcs", "ticket", "mcs"}; }
+// mcs_tp: the preemption-adaptive queue lock, the rival to jiffy's answer.
+std::vector<std::string> convoy_locks() {
+  return {"ck_ticket", "ck_mcs", "hp_ticket", "hp_mcs", "mcs_tp", "ticket", "mcs"};
+}
 
 std::vector<sweep> convoy_sweeps() {
   sweep t{.scenario = "convoy", .title = "convoy: fair spinlocks, OS threads sharing CPU 0"};
@@ -91,7 +94,7 @@ std::vector<sweep> convoy_sweeps() {
 
 sweep lock_holder_preemption_sweep() {
   sweep s{.scenario = "lock-holder-preemption", .title = "lock-holder preemption: 4 fibers, 1 worker, full preemption"};
-  s.locks = {"spinlock", "hp_spinlock", "ticket", "hp_ticket", "mcs", "hp_mcs"};
+  s.locks = {"spinlock", "hp_spinlock", "ticket", "hp_ticket", "mcs", "hp_mcs", "mcs_tp"};
   s.fibers = true;
   s.counts = {4};
   s.preempts = {jiffy::preempt_mode::full};
@@ -174,7 +177,7 @@ std::vector<const lock_entry*> resolve_locks(const sweep& s, notes& n) {
     if (const lock_entry* e = find_lock(name))
       v.push_back(e);
     else
-      n.say(name + " skipped: lockbench was built without Concurrency Kit (Debian: libck-dev)");
+      n.say(name + " skipped: " + why_not_built(name));
   }
   return v;
 }
@@ -196,16 +199,44 @@ void add_fiber_points(const sweep& s, const lock_entry* e, lockbench::contention
   }
 }
 
+// Uncontended sweeps always measure the baselines (their figures are what
+// the others' are read against), first.
+std::vector<const lock_entry*> with_baselines(std::vector<const lock_entry*> v) {
+  std::vector<const lock_entry*> out;
+  for (const lock_entry& e : all_locks())
+    if (e.baseline) out.push_back(&e);
+  for (const lock_entry* e : v)
+    if (!e->baseline) out.push_back(e);
+  return out;
+}
+
+// Whether a contended point can run this lock; says why not once.
+bool runs_contended(const lock_entry* e, unsigned count, notes& n) {
+  if (e->baseline) {
+    n.say(std::string(e->name) + " is a baseline, not a lock: measured uncontended only");
+    return false;
+  }
+  if (e->max_contenders && count > e->max_contenders) {
+    n.say(std::string(e->name) + " skipped with more than " + std::to_string(e->max_contenders) +
+          " contenders (it has a slot for each)");
+    return false;
+  }
+  return true;
+}
+
 std::vector<point> expand(const sweep& s, notes& n) {
   std::vector<point> out;
-  for (const lock_entry* e : resolve_locks(s, n)) {
-    if (s.uncontended) {
+  std::vector<const lock_entry*> locks = resolve_locks(s, n);
+  if (s.uncontended) {
+    for (const lock_entry* e : with_baselines(locks))
       out.push_back({&s, e, lockbench::contention{.contenders = 1, .duration = s.duration}});
-      continue;
-    }
+    return out;
+  }
+  for (const lock_entry* e : locks) {
     for (std::int64_t cs : s.cs)
       for (std::int64_t gap : s.gap)
         for (unsigned count : s.counts) {
+          if (!runs_contended(e, count, n)) continue;
           lockbench::contention c{
               .contenders = count, .cs_ns = cs, .gap_ns = gap, .duration = s.duration, .pin_cpu = s.pin_cpu};
           if (s.fibers)

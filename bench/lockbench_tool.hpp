@@ -3,8 +3,13 @@
 //
 //   lockbench.cpp            main: plans the run, measures every point, prints
 //   lockbench_locks.cpp      the registry of locks and the named groups
+//   lockbench_roster.cpp     the roster from the literature (bench/locks/) and
+//                            the locks of oneTBB, Abseil and glibc
 //   lockbench_options.cpp    the command line and --help
 //   lockbench_scenarios.cpp  the scenario presets, and the points they expand to
+//   lockbench_repeat.cpp     --repeat: the median of a point's runs, its interval
+//   lockbench_env.cpp        the machine and build, recorded and checked
+//   lockbench_counters.cpp   --counters: perf counters per acquisition
 //   lockbench_report.cpp     the table, --csv and --json outputs
 //   lockbench_svg.cpp        the --svg plot
 //   lockbench_ck.c           Concurrency Kit's locks behind a small C interface
@@ -12,16 +17,26 @@
 
 #include "lockbench.hpp"
 #include "support/cli.hpp"
+#include "support/median_ci.hpp"
+#include "support/perf_counters.hpp"
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifndef JIFFY_LOCKBENCH_HAVE_CK
 #define JIFFY_LOCKBENCH_HAVE_CK 0
+#endif
+#ifndef JIFFY_LOCKBENCH_HAVE_TBB
+#define JIFFY_LOCKBENCH_HAVE_TBB 0
+#endif
+#ifndef JIFFY_LOCKBENCH_HAVE_ABSL
+#define JIFFY_LOCKBENCH_HAVE_ABSL 0
 #endif
 
 namespace lockbench::tool {
@@ -35,13 +50,65 @@ struct lock_entry {
   std::size_t (*size)();
   uncontended_result (*uncontended)(std::chrono::milliseconds);
   result (*contended)(const contention&);
+  unsigned max_contenders;  // 0: any number; else more would break it (an array lock's slots)
+  bool baseline;            // not a lock (empty, fetch_add): measured uncontended only
 };
 
+// The entry for Lock: its measurements, and max_contenders() if it has one.
+template <class Lock>
+lock_entry make_entry(const char* name, const char* type, bool blocks_thread = false, bool baseline = false) {
+  unsigned max = 0;
+  if constexpr (requires { Lock::max_contenders(); }) max = Lock::max_contenders();
+  return {name,
+          type,
+          blocks_thread,
+          &lockbench::lock_size<Lock>,
+          &lockbench::measure_uncontended<Lock>,
+          &lockbench::measure<Lock>,
+          max,
+          baseline};
+}
+
 const std::vector<lock_entry>& all_locks();
-const lock_entry* find_lock(const std::string& name);           // nullptr: no such lock (or not built)
-bool is_ck_name(const std::string& name);                       // a Concurrency Kit lock, built or not
+const lock_entry* find_lock(const std::string& name);  // nullptr: no such lock (or not built)
+// Why a lock lockbench knows is not built ("built without oneTBB (Debian:
+// libtbb-dev)"); empty if it is built or unknown.
+std::string why_not_built(const std::string& name);
+std::vector<std::string> unbuilt_locks();  // the names of those
+// lockbench_roster.cpp: the roster (bench/locks/) and the libraries' locks
+// that were found at build time.
+std::vector<lock_entry> roster_locks();
+std::vector<lock_entry> library_locks();
 std::vector<std::string> lock_group(const std::string& group);  // empty: no such group
 std::string valid_lock_names();                                 // for messages: names and groups
+
+// ---------------------------------------------------------- environment ----
+
+// The machine and build a run measured (lockbench_env.cpp says where each
+// comes from), and what in it makes the figures doubtful.
+struct environment {
+  std::string cpu_model, kernel, compiler, build, git_revision, governor, turbo;
+  unsigned logical_cpus = 0, physical_cores = 0, packages = 0;
+  double loadavg_before = -1, loadavg_after = -1;
+  double others_busy = -1;  // other processes' share of all CPUs' time during the run; < 0: unknown
+  double steal = -1;        // the hypervisor's share (steal time); < 0: unknown
+  std::vector<std::string> warnings;
+  std::vector<std::pair<std::string, std::string>> counters_unavailable;  // --counters: name, why
+};
+
+// Reads the machine when a run starts and the load it saw when it ends.
+class machine_watch {
+ public:
+  environment start();
+  void finish(environment& e) const;  // load, steal and the warnings
+
+ private:
+  bool sampled_ = false;
+  double busy0_ = 0, steal0_ = 0, own0_ = 0;
+  std::chrono::steady_clock::time_point wall0_{};
+};
+
+void print_warnings(const environment& e);  // on stderr
 
 // -------------------------------------------------------------- options ----
 
@@ -57,6 +124,10 @@ struct options {
   bench::output_format out = bench::output_format::text;
   std::string svg;
   bool svg_log = false, progress = false, quiet = false;
+  std::vector<std::string> counters;  // perf counters to count per acquisition (--counters)
+  unsigned repeat = 1;                // runs of each point
+  std::uint64_t seed = 0;             // of the order shuffle; 0: drawn at random
+  std::string command_line;           // as given, for the JSON
 };
 
 // Exits with status 2 (and a message naming the option) on a bad one.
@@ -101,6 +172,11 @@ std::vector<point> points_of(const std::vector<sweep>& sweeps, bool quiet);
 
 // ------------------------------------------------------------- results ----
 
+// One measurement point's figures. With --repeat N the point ran N times:
+// u and r then hold the median of each figure over the runs (violations
+// summed: one broken run is a broken lock), the runs themselves are kept,
+// and `headline` (uncontended: ns_best; contended: throughput) and
+// `acquire_p99` carry the median's 95% interval (support/median_ci.hpp).
 struct row {
   std::string scenario, section;
   const lock_entry* lock = nullptr;
@@ -108,11 +184,47 @@ struct row {
   bool uncontended = false;
   uncontended_result u{};
   result r{};
+  std::vector<uncontended_result> u_runs{};
+  std::vector<result> r_runs{};
+  bench::median_estimate headline{}, acquire_p99{};
+  double harness_ns = 0;  // uncontended: the `empty` baseline's ns_best in the same sweep (0 if none)
+  // --counters: each run's counts per acquisition ([run][counter], in
+  // options::counters' order; NaN where unavailable), and their medians.
+  std::vector<std::vector<double>> counter_runs{};
+  std::vector<double> counters{};
 };
 
-void print_tables(const std::vector<row>& rows);
-void print_csv(const std::vector<row>& rows);
-void print_json(const std::vector<row>& rows);
+// ------------------------------------------------------------ counters ----
+
+// Perf counters (support/perf_counters.hpp) opened for one contended run,
+// counting its measured window only (lockbench_counters.cpp).
+class counter_set final : public lockbench::measure_hooks {
+ public:
+  explicit counter_set(const std::vector<std::string>& names);
+  void start() override;
+  void stop() override;
+  // Counts per acquisition, in the order of `names`; NaN where unavailable.
+  std::vector<double> per_acquisition(std::uint64_t acquisitions) const;
+
+ private:
+  std::vector<std::unique_ptr<bench::perf_counter>> counters_;
+};
+
+// Says on stderr (once, unless quiet) which requested counters this machine
+// cannot count, and why; returns {name, why} for the JSON.
+std::vector<std::pair<std::string, std::string>> unavailable_counters(const std::vector<std::string>& names,
+                                                                      bool quiet);
+std::string valid_counter_names();
+bool is_counter_name(const std::string& name);
+
+// Fills u/r, headline and acquire_p99 from the runs.
+void summarise_runs(row& r);
+// Sets harness_ns on every uncontended row from its sweep's `empty` row.
+void attach_harness_cost(std::vector<row>& rows);
+
+void print_tables(const std::vector<row>& rows, const environment& env, const std::vector<std::string>& counters);
+void print_csv(const std::vector<row>& rows, const std::vector<std::string>& counters);
+void print_json(const std::vector<row>& rows, const options& o, const environment& env);
 // Reports every lock that let two contenders in at once; true if any did.
 bool report_violations(const std::vector<row>& rows);
 // false if the file could not be written (errno says why).
