@@ -159,6 +159,13 @@ class chrome_trace {
     out_.raw(",\"class\":").string(sched_policy_name(static_cast<sched_policy>(r.policy)));
     if (r.priority) out_.raw(",\"priority\":").integer(r.priority);
   }
+  // An instant on track t about r's fiber; the caller closes its args and
+  // the event.
+  void preemption_instant(const char* name, unsigned t, std::int64_t ts, const trace_record& r) {
+    begin_event(name, "i", t, ts);
+    out_.raw(",\"s\":\"t\",\"cat\":\"preemption\"");
+    fiber_args(r);
+  }
   static const char* fiber_name(const trace_record& r, char (&buf)[40]) {
     if (r.name[0]) return r.name;
     std::snprintf(buf, sizeof buf, "fiber-%llu", static_cast<unsigned long long>(r.fiber));
@@ -178,9 +185,7 @@ class chrome_trace {
         out_.raw(",\"left\":").string(switch_reason_name(r.reason)).raw("}}");
         if (r.reason == switch_reason::preempted || r.reason == switch_reason::rescheduled ||
             r.reason == switch_reason::wakeup_preempted) {
-          begin_event(switch_reason_name(r.reason), "i", t, r.end);
-          out_.raw(",\"s\":\"t\",\"cat\":\"preemption\"");
-          fiber_args(r);
+          preemption_instant(switch_reason_name(r.reason), t, r.end, r);
           out_.raw("}}");
         }
         break;
@@ -189,15 +194,11 @@ class chrome_trace {
         out_.raw(",\"dur\":").micros(r.end, r.begin).raw(",\"cat\":\"worker\"}");
         break;
       case record_kind::deferred:
-        begin_event("preemption deferred", "i", t, r.begin);
-        out_.raw(",\"s\":\"t\",\"cat\":\"preemption\"");
-        fiber_args(r);
+        preemption_instant("preemption deferred", t, r.begin, r);
         out_.raw("}}");
         break;
       case record_kind::wakeup_preempt:
-        begin_event("wake-up preemption", "i", t, r.begin);
-        out_.raw(",\"s\":\"t\",\"cat\":\"preemption\"");
-        fiber_args(r);
+        preemption_instant("wake-up preemption", t, r.begin, r);
         out_.raw(",\"worker\":").integer(r.other).raw("}}");
         break;
       case record_kind::spawn:

@@ -172,12 +172,9 @@ class trace_recorder {
   }
 
   void instant(const trace_event& e, record_kind kind) noexcept {
-    if (e.worker < 0) {
-      std::lock_guard<std::mutex> lk(outside_lock_);
-      fill(ring_of(e.worker).claim(), e, kind, e.time_ns);
-    } else {
-      fill(ring_of(e.worker).claim(), e, kind, e.time_ns);
-    }
+    std::unique_lock<std::mutex> lk(outside_lock_, std::defer_lock);
+    if (e.worker < 0) lk.lock();  // only the outside ring has several writers
+    fill(ring_of(e.worker).claim(), e, kind, e.time_ns);
   }
   void end_slice(const trace_event& e) noexcept {
     trace_ring& r = ring_of(e.worker);
