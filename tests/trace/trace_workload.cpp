@@ -80,18 +80,26 @@ int main(int argc, char** argv) {
       usage(argv[i]);
   }
   jiffy::runtime_stats s;
+  long long snapshot_ns = 0;
   {
     jiffy::runtime rt(o);
     workload(rt);
     // Quiescent: every fiber has left (fibers_spawned is finished + live).
     while (rt.stats().fibers_spawned != rt.stats().fibers_finished) std::this_thread::sleep_for(100us);
+    // Idle workers may still go to sleep after this snapshot (and the file
+    // holds those sleeps), so the snapshot's time goes out with the stats.
+    snapshot_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
     s = rt.stats();
   }  // the recorder writes its file here
   std::printf(
       "{\"workers\":%u,\"fibers_spawned\":%llu,\"fibers_finished\":%llu,\"yields\":%llu,\"parks\":%llu,"
-      "\"preemptions\":%llu,\"voluntary_reschedules\":%llu,\"deferred_preemptions\":%llu,\"worker_sleeps\":%llu}\n",
+      "\"preemptions\":%llu,\"voluntary_reschedules\":%llu,\"deferred_preemptions\":%llu,\"worker_sleeps\":%llu,"
+      "\"snapshot_ns\":%lld}\n",
       o.workers, static_cast<unsigned long long>(s.fibers_spawned), static_cast<unsigned long long>(s.fibers_finished),
       static_cast<unsigned long long>(s.yields), static_cast<unsigned long long>(s.parks),
       static_cast<unsigned long long>(s.preemptions), static_cast<unsigned long long>(s.voluntary_reschedules),
-      static_cast<unsigned long long>(s.deferred_preemptions), static_cast<unsigned long long>(s.worker_sleeps));
+      static_cast<unsigned long long>(s.deferred_preemptions), static_cast<unsigned long long>(s.worker_sleeps),
+      snapshot_ns);
 }

@@ -14,7 +14,9 @@
 //    way; a slice "sleep" while a worker's thread slept; a flow ("s" at the
 //    waker, "f" at the start of the woken or spawned fiber's next run) for
 //    every wake-up and spawn whose run was kept.
-//  * The file's "otherData" says how many records the rings dropped.
+//  * The file's "otherData" says how many records the rings dropped, and
+//    the steady_clock reading (ns) that time stamp 0 stands for, so a trace
+//    can be lined up with the program's own steady_clock logs.
 #pragma once
 
 #include <jiffy/detail/diag.hpp>
@@ -119,7 +121,9 @@ class chrome_trace {
         record(t, r);
       });
     }
-    out_.raw("\n],\"otherData\":{\"clock\":\"steady_clock\",\"records\":").integer(kept);
+    out_.raw("\n],\"otherData\":{\"clock\":\"steady_clock\",\"start_ns\":")
+        .integer(static_cast<std::uint64_t>(rec_.start_ns()));
+    out_.raw(",\"records\":").integer(kept);
     out_.raw(",\"dropped_records\":").integer(dropped).raw("}}\n");
   }
 
