@@ -16,6 +16,8 @@
 //                     Boost.Fiber's default round_robin scheduler. The timed
 //                     loop runs in fiber A; fiber B yields back each time, so
 //                     an iteration is a round trip, i.e. two yields.
+//                     jiffy_no_run_delay: the same with
+//                     runtime_options::measure_run_delay off.
 //  BM_spawn_join/*    Starting an empty fiber from a fiber and joining it.
 //                     Boost.Fiber with its default stack allocator (malloc)
 //                     and with pooled_fixedsize_stack.
@@ -95,6 +97,11 @@ jiffy::runtime& runtime_1w() {
 }
 jiffy::runtime& runtime_2w() {
   static jiffy::runtime rt({.workers = 2, .preempt = jiffy::preempt_mode::none});
+  return rt;
+}
+// runtime_1w without run-delay measurement: what the clock reads cost.
+jiffy::runtime& runtime_1w_no_run_delay() {
+  static jiffy::runtime rt({.workers = 1, .preempt = jiffy::preempt_mode::none, .measure_run_delay = false});
   return rt;
 }
 
@@ -177,8 +184,8 @@ BENCHMARK(BM_switch_boost)->Name("BM_switch/boost_context")->MinTime(kMinTime);
 // ---------------------------------------------------------------------------
 // Yield round trip, two fibers on one thread.
 
-void BM_yield_jiffy(benchmark::State& state) {
-  runtime_1w().block_on([&state] {
+void BM_yield_jiffy(benchmark::State& state, jiffy::runtime& rt) {
+  rt.block_on([&state] {
     std::atomic<bool> stop{false};
     jiffy::fiber other = jiffy::spawn([&stop] {
       while (!stop.load(std::memory_order_relaxed)) jiffy::this_fiber::yield();
@@ -189,7 +196,10 @@ void BM_yield_jiffy(benchmark::State& state) {
   });
   report_per_op(state, 2);
 }
-BENCHMARK(BM_yield_jiffy)->Name("BM_yield/jiffy")->UseRealTime()->MinTime(kMinTime);
+void BM_yield_jiffy_1w(benchmark::State& state) { BM_yield_jiffy(state, runtime_1w()); }
+BENCHMARK(BM_yield_jiffy_1w)->Name("BM_yield/jiffy")->UseRealTime()->MinTime(kMinTime);
+void BM_yield_jiffy_no_run_delay(benchmark::State& state) { BM_yield_jiffy(state, runtime_1w_no_run_delay()); }
+BENCHMARK(BM_yield_jiffy_no_run_delay)->Name("BM_yield/jiffy_no_run_delay")->UseRealTime()->MinTime(kMinTime);
 
 #if JIFFY_BENCH_HAVE_BOOST
 void BM_yield_boost(benchmark::State& state) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <jiffy/allocator.hpp>
+#include <jiffy/sched.hpp>
 #include <jiffy/trace.hpp>
 #include <jiffy/detail/config.hpp>
 
@@ -64,6 +65,12 @@ struct runtime_options {
   // on stderr, and options() reports 0). It sleeps between deadlines and
   // spins at most a few tens of microseconds before one. 0: ordinary.
   int monitor_priority = 0;
+  // Measure run delay, how long fibers wait runnable before they run, per
+  // scheduling class (runtime_stats::run_delay): a tick-counter read per
+  // switch and per wake-up, 3-5 ns a switch on x86-64 (docs/benchmarks.md).
+  // false: not measured (run_delay reports no runs), like the kernel's
+  // kernel.sched_schedstats=0.
+  bool measure_run_delay = true;
   // Heap memory for the runtime (see allocator_hooks). Default: operator new.
   allocator_hooks allocator{};
   // Callbacks at scheduling events: spawn, switch in/out with the reason,
@@ -84,8 +91,24 @@ struct runtime_options {
   std::size_t trace_buffer_events = std::size_t{1} << 16;
 };
 
-// Counters since the runtime started. Each is summed over workers; a
-// snapshot taken while fibers run is approximate.
+// How long the fibers of one scheduling class waited runnable before they
+// ran — from being spawned, woken, or switched out still runnable (a yield,
+// a preemption) to running: the kernel's schedstat run_delay. Always kept
+// (a clock read per switch and a fixed histogram per worker). Percentiles
+// come from 8 buckets per power of two, so each is at most 1/8 over the
+// true value and never under; `runs`, `mean_ns` and `max_ns` are exact.
+struct run_delay_stats {
+  std::uint64_t runs = 0;  // fiber runs measured (switches to a fiber of this class)
+  std::uint64_t mean_ns = 0;
+  std::uint64_t p50_ns = 0;
+  std::uint64_t p90_ns = 0;
+  std::uint64_t p99_ns = 0;
+  std::uint64_t p999_ns = 0;
+  std::uint64_t max_ns = 0;
+};
+
+// Counters since the runtime started, or since runtime::reset_stats(). Each
+// is summed over workers; a snapshot taken while fibers run is approximate.
 struct runtime_stats {
   std::uint64_t fibers_spawned = 0;
   std::uint64_t fibers_finished = 0;
@@ -102,11 +125,15 @@ struct runtime_stats {
   std::uint64_t pi_boosts = 0;              // mutex holders raised to a waiter's priority (priority inheritance)
   std::uint64_t rt_throttled = 0;           // times a worker's real-time fibers used up rt_runtime and were held back
   std::uint64_t monitor_wakeups = 0;        // times the monitor thread woke (it sleeps until something is due)
-  // Fiber stacks of every size (a snapshot, not a counter): mapped so far, and of them
+  // Fiber stacks of every size (a snapshot, not a counter: reset_stats leaves it): mapped so far, and of them
   // pooled with their pages still resident, waiting for reuse or for their
   // pages to go back after a second unused.
   std::uint64_t stacks_mapped = 0;
   std::uint64_t stacks_pooled_resident = 0;
+  // Run delay per scheduling class, indexed by sched_policy (or use run_delay_of).
+  run_delay_stats run_delay[sched_policy_count] = {};
+
+  const run_delay_stats& run_delay_of(sched_policy p) const noexcept { return run_delay[static_cast<unsigned>(p)]; }
 };
 
 }  // namespace jiffy

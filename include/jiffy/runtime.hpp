@@ -21,6 +21,7 @@
 #include <jiffy/detail/block_on.hpp>
 #include <jiffy/detail/parallel_for.hpp>
 #include <jiffy/detail/lifecycle.hpp>
+#include <jiffy/detail/stats.hpp>
 #include <jiffy/detail/main_thread.hpp>
 #include <jiffy/detail/run_queue.hpp>
 #include <jiffy/detail/sched_setup.hpp>
@@ -211,6 +212,9 @@ class runtime {
   }
 
   runtime_stats stats() const noexcept { return detail::collect_stats(core_); }
+  // Starts the counters and run-delay figures of stats() afresh (not the
+  // snapshot values such as stacks_mapped): measure one phase of a program.
+  void reset_stats() noexcept { detail::reset_stats(core_); }
   unsigned workers() const noexcept { return static_cast<unsigned>(core_->workers.size()); }
   // The options the runtime runs with; `preempt` is the mode in force now.
   runtime_options options() const noexcept {

@@ -27,6 +27,9 @@ enum class sched_policy {
   rr,      // real time: like fifo, but round-robin with the quantum among equal priorities
 };
 
+// How many policies there are: arrays indexed by policy (runtime_stats::run_delay) have this many entries.
+inline constexpr unsigned sched_policy_count = 5;
+
 struct fiber_options {
   sched_policy policy = sched_policy::normal;
   int priority = 0;            // 1-99 for fifo and rr (higher runs first); 0 otherwise

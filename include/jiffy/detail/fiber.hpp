@@ -37,6 +37,10 @@ struct worker;
 
 struct fiber_control {
   void* sp = nullptr;  // saved context while switched out
+  // When it last became runnable, in cycle_clock ticks (detail/run_delay.hpp):
+  // written before it is queued, read by the switch that picks it (beside
+  // `sp`, in the cache line that switch loads anyway).
+  std::uint64_t runnable_since = 0;
   runtime_core* rt = nullptr;
   worker* home = nullptr;  // last worker it ran on (its only worker if pinned)
   std::uint64_t id = 0;

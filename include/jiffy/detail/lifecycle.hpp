@@ -120,6 +120,7 @@ inline runtime_core* start_runtime(const runtime_options& o) {
     worker_ptr w(heap_new<worker>(rt->options.allocator), owned);
     w->rt = rt;
     w->index = i;
+    w->measuring_run_delay = rt->options.measure_run_delay;
     rt->workers.push_back(std::move(w));
   }
   rt->main_worker =
@@ -127,6 +128,7 @@ inline runtime_core* start_runtime(const runtime_options& o) {
   rt->main_worker->rt = rt;
   rt->main_worker->index = n;
   rt->main_worker->serves_main = true;
+  rt->main_worker->measuring_run_delay = rt->options.measure_run_delay;
   start_tracing(rt, n + 1);  // a track per worker and the main thread
   for (auto& w : rt->workers) w->tracing = rt->trace.on;
   rt->main_worker->tracing = rt->trace.on;
@@ -189,34 +191,6 @@ inline void stop_runtime(runtime_core* rt) {
   rt->poller.close();
   finish_tracing(rt);
   rt->drop_ref();
-}
-
-inline runtime_stats collect_stats(const runtime_core* rt) noexcept {
-  runtime_stats s;
-  auto count = [&](const worker& w) {
-    const worker_counters& c = w.counters;
-    auto r = [](const std::atomic<std::uint64_t>& x) { return x.load(std::memory_order_relaxed); };
-    s.fibers_finished += r(c.finished);
-    s.context_switches += r(c.switches);
-    s.yields += r(c.yields);
-    s.parks += r(c.parks);
-    s.steals += r(c.steals);
-    s.worker_sleeps += r(c.sleeps);
-    s.preemptions += r(c.preemptions);
-    s.voluntary_reschedules += r(c.voluntary);
-    s.deferred_preemptions += r(c.deferred);
-    s.pi_boosts += r(c.pi_boosts);
-  };
-  for (auto& w : rt->workers) count(*w);
-  count(*rt->main_worker);  // the program's own thread, while it serves main fibers
-  s.fibers_spawned = s.fibers_finished + rt->live.load(std::memory_order_relaxed);
-  s.signals_sent = rt->monitor.signals_sent.load(std::memory_order_relaxed);
-  s.wakeup_preemptions = rt->monitor.wakeup_preemptions.load(std::memory_order_relaxed);
-  s.rt_throttled = rt->monitor.rt_throttled.load(std::memory_order_relaxed);
-  s.monitor_wakeups = rt->monitor.wakeups.load(std::memory_order_relaxed);
-  s.stacks_mapped = rt->stacks.mapped_count();
-  s.stacks_pooled_resident = rt->stacks.hot_count();
-  return s;
 }
 
 }  // namespace jiffy::detail

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <jiffy/detail/idle.hpp>
+#include <jiffy/detail/platform/cycle_clock.hpp>
 #include <jiffy/detail/preempt_count.hpp>
 #include <jiffy/detail/preemption/request.hpp>
 #include <jiffy/detail/runtime_core.hpp>
@@ -148,6 +149,8 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
   worker* w = this_cpu()->w;
   runtime_core* rt = f->rt;
   foreign_waker_scope scope(rt, !w || w->rt != rt);
+  if (rt->options.measure_run_delay)
+    f->runnable_since = cycle_clock_now();  // its run delay starts (detail/run_delay.hpp)
   // Read before f is queued: from then on another worker may run it.
   wakeup_candidate c = describe_for_wakeup(f, why == ready_reason::woken);
   if (c.home && c.home->serves_main) {  // the program's own thread (detail/main_thread.hpp): any class

@@ -16,10 +16,12 @@
 #include <jiffy/detail/fiber.hpp>
 #include <jiffy/detail/heap.hpp>
 #include <jiffy/detail/netpoll.hpp>
+#include <jiffy/detail/platform/cycle_clock.hpp>
 #include <jiffy/detail/platform/thread.hpp>
 #include <jiffy/detail/preemption/state.hpp>
 #include <jiffy/detail/queues.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
+#include <jiffy/detail/run_delay.hpp>
 #include <jiffy/detail/sched_class.hpp>
 #include <jiffy/detail/stack_classes.hpp>
 #include <jiffy/detail/timer_heap.hpp>
@@ -48,7 +50,8 @@ struct worker_counters {
 struct worker {
   runtime_core* rt = nullptr;
   unsigned index = 0;
-  bool tracing = false;  // rt->trace.on, copied where the switch looks (detail/trace_points.hpp)
+  bool tracing = false;              // rt->trace.on, copied where the switch looks (detail/trace_points.hpp)
+  bool measuring_run_delay = false;  // options.measure_run_delay, likewise (detail/run_delay.hpp)
   // The main worker (detail/main_thread.hpp): no thread of its own; run by
   // the thread in serve_main, which with `main_helps` also runs other fibers.
   bool serves_main = false;
@@ -132,6 +135,7 @@ struct worker {
   unsigned stack_cached = 0;
 
   worker_counters counters;
+  run_delay_counters delays;  // runs this worker started, by class (detail/run_delay.hpp)
 };
 
 // A worker owned by its runtime, in memory from runtime_options::allocator.
@@ -182,6 +186,13 @@ struct runtime_core {
   netpoller poller;       // owned by detail/netpoll.hpp
   monitor_state monitor;  // owned by detail/preemption.hpp
   tracer trace;           // owned by detail/trace_points.hpp; set up by detail/lifecycle.hpp
+
+  // What runtime::stats() reports (detail/stats.hpp).
+  tick_rate clock_rate = tick_rate::start();  // run delays are measured in cycle_clock ticks
+  std::mutex stats_lock;
+  runtime_stats stats_baseline;   // guarded by stats_lock: the sums at the last reset_stats
+  run_delay_sums delay_baseline;  // guarded by stats_lock
+  run_delay_sums delay_scratch;   // guarded by stats_lock
 
   explicit runtime_core(const runtime_options& o) : options(o), stacks(o.stack_size), mode(o.preempt) {}
 

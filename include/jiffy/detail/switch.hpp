@@ -31,6 +31,7 @@
 #include <jiffy/detail/context.hpp>
 #include <jiffy/detail/cpu_local.hpp>
 #include <jiffy/detail/diag.hpp>
+#include <jiffy/detail/platform/cycle_clock.hpp>
 #include <jiffy/detail/pick.hpp>
 #include <jiffy/detail/preempt_count.hpp>
 #include <jiffy/detail/preemption/state.hpp>
@@ -107,6 +108,13 @@ namespace jiffy::detail {
   w->running_name.store(next ? next->name : nullptr, std::memory_order_relaxed);
   w->running_sched.store(next ? pack_running(next->rank(), next->sched.policy, next->sched.weight) : 0,
                          std::memory_order_relaxed);
+  // Run delay (detail/run_delay.hpp): one clock read ends the arriving
+  // fiber's wait and starts the leaving one's, if it stays runnable.
+  if (w->measuring_run_delay) [[likely]] {
+    std::uint64_t now = cycle_clock_now();
+    if (act.kind == post_action::requeue) self->runnable_since = now;
+    if (next) w->delays.record(next->sched.policy, run_delay_between(next->runnable_since, now));
+  }
   w->prev = self;
   w->pending = act;
   cpu->current = next;
