@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -96,10 +97,11 @@ TEST_CASE("run delay counts every fiber run once, in its own class, on 1, 2 and 
     jiffy::runtime_stats s = rt.stats();
     std::uint64_t runs = 0;
     for (sched_policy p : all_policies) {
-      CAPTURE(jiffy::sched_policy_name(p));
+      std::string policy = jiffy::sched_policy_name(p);
+      CAPTURE(policy);
       const jiffy::run_delay_stats& d = s.run_delay_of(p);
       CHECK(d.runs == seen.by_class[static_cast<unsigned>(p)].load());
-      CHECK(d.runs >= 3 * 5);  // each fiber ran at least after each of its sleeps
+      CHECK(d.runs >= 3);  // every fiber's first run (a sleep whose deadline passed before it parked is no switch)
       check_ordered(d);
       runs += d.runs;
     }
@@ -209,7 +211,8 @@ TEST_CASE("reset_stats starts the counters and run delays afresh but leaves the 
   CHECK(after.context_switches == 0);
   CHECK(after.yields == 0);
   for (sched_policy p : all_policies) {
-    CAPTURE(jiffy::sched_policy_name(p));
+    std::string policy = jiffy::sched_policy_name(p);
+    CAPTURE(policy);
     CHECK(after.run_delay_of(p).runs == 0);
     CHECK(after.run_delay_of(p).max_ns == 0);
   }
