@@ -120,8 +120,7 @@ TEST_CASE_TEMPLATE_DEFINE("trace hooks fire in the documented order and agree wi
   {
     jiffy::runtime rt({.workers = W::count, .preempt = preempt_mode::none, .trace = log.hooks()});
     mixed_workload(rt, test::scale(40));
-    // Quiescent first: block_on's own fiber may still be on its way out, and
-    // fibers_spawned is finished + live, read apart.
+    // Quiescent first: block_on's own fiber may still be on its way out.
     REQUIRE(test::wait_until([&] { return rt.stats().fibers_spawned == rt.stats().fibers_finished; }));
     stats = rt.stats();
   }

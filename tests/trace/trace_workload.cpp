@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   {
     jiffy::runtime rt(o);
     workload(rt);
-    // Quiescent: every fiber has left (fibers_spawned is finished + live).
+    // Quiescent: every fiber has finished (block_on's own may be on its way out).
     while (rt.stats().fibers_spawned != rt.stats().fibers_finished) std::this_thread::sleep_for(100us);
     // Idle workers may still go to sleep after this snapshot (and the file
     // holds those sleeps), so the snapshot's time goes out with the stats.

@@ -40,8 +40,8 @@ namespace jiffy::detail {
 struct worker_counters {
   // Written only by the owning worker (load+store, no locked RMW); read by
   // stats() from any thread, hence atomic.
-  std::atomic<std::uint64_t> finished{0}, switches{0}, yields{0}, parks{0}, steals{0}, sleeps{0}, preemptions{0},
-      voluntary{0}, deferred{0}, pi_boosts{0};
+  std::atomic<std::uint64_t> spawned{0}, finished{0}, switches{0}, yields{0}, parks{0}, steals{0}, sleeps{0},
+      preemptions{0}, voluntary{0}, deferred{0}, pi_boosts{0};
   static void bump(std::atomic<std::uint64_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -175,6 +175,9 @@ struct runtime_core {
   std::atomic<bool> stopping{false};
 
   std::atomic<std::uint64_t> live{0};  // fibers spawned and not yet retired
+  // Fibers spawned by threads that are not this runtime's workers (a
+  // worker counts its own in worker_counters::spawned; detail/spawn.hpp).
+  std::atomic<std::uint64_t> outside_spawns{0};
   // Threads outside this runtime's workers inside make_runnable for one of
   // its fibers (detail/run_queue.hpp: foreign_waker_scope); stopping waits
   // for them to leave.

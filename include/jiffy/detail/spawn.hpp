@@ -71,6 +71,20 @@ namespace jiffy::detail {
   __builtin_unreachable();
 }
 
+// One more fiber for runtime_stats::fibers_spawned: counted by the spawning
+// worker, or by a thread outside the runtime in rt->outside_spawns. Inside
+// the runtime section, so the fiber is not preempted and moved to another
+// worker between reading its worker and bumping that worker's counter.
+inline void count_spawn(runtime_core* rt) noexcept {
+  cpu_local* cpu = this_cpu();
+  runtime_enter(cpu);
+  if (worker* w = cpu->w; w && w->rt == rt)
+    worker_counters::bump(w->counters.spawned);
+  else
+    rt->outside_spawns.fetch_add(1, std::memory_order_relaxed);
+  runtime_exit(cpu);
+}
+
 // `pin_to`: a worker's index, no_pin, or pin_to_main (runtime::spawn_main).
 inline constexpr int no_pin = -1;
 inline constexpr int pin_to_main = -2;
@@ -113,6 +127,7 @@ fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to, std::size_t s
   sanitizer_create_fiber(f->san, s.base, s.size);
   rt->add_ref();
   rt->live.fetch_add(1, std::memory_order_relaxed);
+  count_spawn(rt);
   return f;
 }
 

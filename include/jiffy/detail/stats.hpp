@@ -53,6 +53,7 @@ inline runtime_stats sum_counters(const runtime_core* rt) noexcept {
   auto count = [&](const worker& w) {
     const worker_counters& c = w.counters;
     auto r = [](const std::atomic<std::uint64_t>& x) { return x.load(std::memory_order_relaxed); };
+    s.fibers_spawned += r(c.spawned);
     s.fibers_finished += r(c.finished);
     s.context_switches += r(c.switches);
     s.yields += r(c.yields);
@@ -66,7 +67,7 @@ inline runtime_stats sum_counters(const runtime_core* rt) noexcept {
   };
   for (auto& w : rt->workers) count(*w);
   count(*rt->main_worker);  // the program's own thread, while it serves main fibers
-  s.fibers_spawned = s.fibers_finished + rt->live.load(std::memory_order_relaxed);
+  s.fibers_spawned += rt->outside_spawns.load(std::memory_order_relaxed);
   s.signals_sent = rt->monitor.signals_sent.load(std::memory_order_relaxed);
   s.wakeup_preemptions = rt->monitor.wakeup_preemptions.load(std::memory_order_relaxed);
   s.rt_throttled = rt->monitor.rt_throttled.load(std::memory_order_relaxed);

@@ -1,5 +1,5 @@
-// Run delay (runtime_stats::run_delay): how long fibers waited runnable
-// before they ran, per scheduling class, and runtime::reset_stats().
+// runtime::stats(): run delay (how long fibers waited runnable before they
+// ran, per scheduling class), fibers_spawned, and runtime::reset_stats().
 //
 // Counts are checked exactly against the trace hooks' switch-ins; times
 // against steady_clock readings taken around a wait whose length the test
@@ -238,4 +238,28 @@ TEST_CASE("with measure_run_delay off, run delay reports no runs and the other c
   jiffy::runtime_stats s = rt.stats();
   CHECK(s.context_switches >= 2);
   for (sched_policy p : all_policies) CHECK(s.run_delay_of(p).runs == 0);
+}
+
+TEST_CASE("fibers_spawned counts each spawn once, from fibers and from outside, right after the joins") {
+  // A finished fiber is counted in fibers_finished before its joiner wakes
+  // and leaves the runtime's live count only later, on the next context: a
+  // spawn count derived from the two would count it twice in between.
+  for (unsigned workers : {1u, 2u, 4u}) {
+    CAPTURE(workers);
+    jiffy::runtime rt({.workers = workers});
+    for (int round = 0; round < 20; ++round) {
+      rt.reset_stats();
+      std::vector<jiffy::fiber> outer;
+      for (int i = 0; i < 4; ++i)
+        outer.push_back(rt.spawn([] {
+          std::vector<jiffy::fiber> inner;
+          for (int k = 0; k < 3; ++k) inner.push_back(jiffy::spawn([] { jiffy::this_fiber::yield(); }));
+          for (auto& f : inner) f.join();
+        }));
+      for (auto& f : outer) f.join();
+      jiffy::runtime_stats s = rt.stats();
+      REQUIRE(s.fibers_spawned == 4 + 4 * 3);
+      REQUIRE(s.fibers_finished == 4 + 4 * 3);
+    }
+  }
 }
