@@ -47,8 +47,16 @@ inline constexpr std::uint64_t runtime_stats::*counter_fields[] = {
     &runtime_stats::monitor_wakeups,
 };
 
-// Every worker's, and the main worker's, counters summed: since the start.
-inline runtime_stats sum_counters(const runtime_core* rt) noexcept {
+// Calls f(worker&) for every worker, the main worker (the program's own
+// thread, while it serves main fibers) included.
+template <class F>
+void for_each_worker(runtime_core* rt, F f) {
+  for (auto& w : rt->workers) f(*w);
+  f(*rt->main_worker);
+}
+
+// Every worker's counters summed: since the start.
+inline runtime_stats sum_counters(runtime_core* rt) noexcept {
   runtime_stats s;
   auto count = [&](const worker& w) {
     const worker_counters& c = w.counters;
@@ -65,8 +73,7 @@ inline runtime_stats sum_counters(const runtime_core* rt) noexcept {
     s.deferred_preemptions += r(c.deferred);
     s.pi_boosts += r(c.pi_boosts);
   };
-  for (auto& w : rt->workers) count(*w);
-  count(*rt->main_worker);  // the program's own thread, while it serves main fibers
+  for_each_worker(rt, count);
   s.fibers_spawned += rt->outside_spawns.load(std::memory_order_relaxed);
   s.signals_sent = rt->monitor.signals_sent.load(std::memory_order_relaxed);
   s.wakeup_preemptions = rt->monitor.wakeup_preemptions.load(std::memory_order_relaxed);
@@ -75,13 +82,6 @@ inline runtime_stats sum_counters(const runtime_core* rt) noexcept {
   s.stacks_mapped = rt->stacks.mapped_count();
   s.stacks_pooled_resident = rt->stacks.hot_count();
   return s;
-}
-
-// Calls f(worker&) for every worker, the main worker included.
-template <class F>
-void for_each_worker(runtime_core* rt, F f) {
-  for (auto& w : rt->workers) f(*w);
-  f(*rt->main_worker);
 }
 
 // One class's figures from its summed histogram.
