@@ -15,6 +15,7 @@
 #include <jiffy/detail/cpu_local.hpp>
 #include <jiffy/detail/fiber.hpp>
 #include <jiffy/detail/heap.hpp>
+#include <jiffy/detail/live_fibers.hpp>
 #include <jiffy/detail/netpoll.hpp>
 #include <jiffy/detail/platform/thread.hpp>
 #include <jiffy/detail/preemption/state.hpp>
@@ -131,6 +132,9 @@ struct worker {
   stack_span stack_cache[stack_cache_size];
   unsigned stack_cached = 0;
 
+  // The live fibers spawned on this worker (detail/live_fibers.hpp).
+  live_fiber_list live_fibers;
+
   worker_counters counters;
 };
 
@@ -171,6 +175,13 @@ struct runtime_core {
   std::atomic<bool> stopping{false};
 
   std::atomic<std::uint64_t> live{0};  // fibers spawned and not yet retired
+  // The live fibers spawned from outside its workers (the others are on
+  // their spawning worker's list; detail/live_fibers.hpp).
+  live_fiber_list spawned_outside;
+  // The process's list of live runtimes (detail/live_runtimes.hpp), guarded
+  // by its mutex.
+  runtime_core* live_next = nullptr;
+  runtime_core* live_prev = nullptr;
   // Threads outside this runtime's workers inside make_runnable for one of
   // its fibers (detail/run_queue.hpp: foreign_waker_scope); stopping waits
   // for them to leave.

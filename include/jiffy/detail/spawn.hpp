@@ -16,6 +16,7 @@
 #include <jiffy/detail/context.hpp>
 #include <jiffy/detail/diag.hpp>
 #include <jiffy/detail/fiber.hpp>
+#include <jiffy/detail/live_fibers.hpp>
 #include <jiffy/detail/mcs_nodes.hpp>
 #include <jiffy/detail/pick.hpp>
 #include <jiffy/detail/preempt_count.hpp>
@@ -71,6 +72,16 @@ namespace jiffy::detail {
   __builtin_unreachable();
 }
 
+// Puts a new fiber on the live list of the worker spawning it, or of its
+// runtime when spawned from outside its workers (detail/live_fibers.hpp).
+inline void link_new_fiber(runtime_core* rt, fiber_control* f) noexcept {
+  cpu_local* cpu = this_cpu();
+  runtime_enter(cpu);  // on this worker until linked
+  worker* w = cpu->w;
+  link_live_fiber(w && w->rt == rt ? w->live_fibers : rt->spawned_outside, f);
+  runtime_exit(cpu);
+}
+
 // `pin_to`: a worker's index, no_pin, or pin_to_main (runtime::spawn_main).
 inline constexpr int no_pin = -1;
 inline constexpr int pin_to_main = -2;
@@ -113,6 +124,7 @@ fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to, std::size_t s
   sanitizer_create_fiber(f->san, s.base, s.size);
   rt->add_ref();
   rt->live.fetch_add(1, std::memory_order_relaxed);
+  link_new_fiber(rt, f);
   return f;
 }
 
