@@ -21,7 +21,8 @@ all_configs=(release debug tsan asan noexcept aarch64 lint)
 configs=("$@")
 [ ${#configs[@]} -eq 0 ] && configs=("${all_configs[@]}")
 
-packages=(cmake make g++ python3 spin doctest-dev libbenchmark-dev libboost-fiber-dev libboost-context-dev)
+# gdb: the debugger view's test (tests/gdb/check_gdb.py) runs the native builds' program under it.
+packages=(cmake make g++ python3 spin doctest-dev libbenchmark-dev libboost-fiber-dev libboost-context-dev gdb)
 for c in "${configs[@]}"; do
   case "$c" in
     tsan|asan) packages+=(clang libclang-rt-14-dev) ;;
