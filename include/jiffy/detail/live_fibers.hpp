@@ -26,13 +26,17 @@
 //    walk).
 #pragma once
 
+#include <jiffy/detail/config.hpp>
 #include <jiffy/detail/fiber.hpp>
 #include <jiffy/detail/preempt_count.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
 
 namespace jiffy::detail {
 
-struct live_fiber_list {
+// A line of its own: a fiber retiring on another worker writes it, and the
+// worker's own hot fields (its counters, its stack cache) must not move
+// with it.
+struct alignas(cache_line) live_fiber_list {
   raw_spinlock lock;
   fiber_control* head = nullptr;  // guarded by lock
 };
