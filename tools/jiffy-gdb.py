@@ -279,13 +279,14 @@ class JiffyBacktrace(gdb.Command):
         runs = running(rt)
         gdb.write("fiber %d %s: %s\n" % (fid, fiber_name(f), fiber_state(f, runs)))
         if fid in runs:
-            gdb.write(self._running(runs[fid][0], bt))
+            gdb.write(self._running(rt, runs[fid][0], bt))
         else:
             gdb.write(self._switched_out(f, bt))
 
     @staticmethod
-    def _running(w, bt):
-        tid = int(w["os"]["tid"])
+    def _running(rt, w, bt):
+        # The main worker has no thread of its own: the one bound to serve it runs it.
+        tid = int(_atomic(rt["main_thread"], "long")) if bool(w["serves_main"]) else int(w["os"]["tid"])
         for t in gdb.selected_inferior().threads():
             if t.ptid[1] == tid:
                 was = gdb.selected_thread()

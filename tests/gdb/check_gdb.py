@@ -33,6 +33,7 @@ EXPECTED = {
     "sleeper": ("idle", 0, 0, r"sleeping until [0-9.]+s \(monotonic; in [0-9.]+s\)$", "gdb_target_sleeping"),
     "yielder": ("normal", 0, 0, r"runnable$", "gdb_target_yielding"),
     "spinner": ("fifo", 50, 0, r"running on worker 0$", "gdb_target_spinning"),
+    "main-fiber": ("normal", 0, 0, r"runnable \(not started\)$", "jiffy_context_start_v1"),
 }
 
 # Run by gdb once the target stops at jiffy_gdb_target_ready: each command's

@@ -9,6 +9,7 @@
 //   "sleeper"       idle: in this_fiber::sleep_for (2 s at a time until released)
 //   "yielder"       normal, pinned to worker 0: runnable, queued behind the spinner
 //   "spinner"       fifo, priority 50, pinned to worker 0: running a spin
+//   "main-fiber"    normal, a main fiber: not started (nothing serves main fibers yet)
 //
 // Preemption is off (preempt_mode::none) and real-time throttling too, so
 // nothing moves while gdb looks: the spinner keeps worker 0 and the yielder,
@@ -103,6 +104,8 @@ int main() {
   wait_until([] { return spinning.load(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the yielder queued again behind it
 
+  jiffy::fiber main_fiber = rt.spawn_main({.name = "main-fiber"}, [] {});
+
   std::printf("gdb_target: ready\n");
   std::fflush(stdout);
   jiffy_gdb_target_ready();
@@ -119,6 +122,7 @@ int main() {
   sleeper.join();
   yielder.join();
   spinner.join();
+  main_fiber.join();  // served here
   std::printf("gdb_target: released every fiber\n");
   return 0;
 }
