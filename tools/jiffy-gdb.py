@@ -20,6 +20,8 @@
 #    the selected thread for the length of one `bt`, and puts the thread's
 #    own back. So it needs a live, stopped process (not a core file). Of a
 #    running fiber it prints the backtrace of the worker thread running it.
+#  * Tested on x86-64 and on AArch64 (qemu-user's gdb stub, gdb-multiarch):
+#    tests/gdb/check_gdb.py.
 #  * A thread stopped in the middle of a switch or of a list update may make
 #    one fiber's state or backtrace stale; the walk over each list is
 #    bounded.

@@ -9,18 +9,24 @@ Also checks, without gdb, that the script's table of saved-context offsets
 (CONTEXT_LAYOUTS) agrees with the context switches' assembly, for x86-64
 and AArch64 alike.
 
-usage: check_gdb.py GDB_TARGET JIFFY_GDB_PY CONTEXT_HEADER_DIR [--skip REASON]
+usage: check_gdb.py GDB_TARGET JIFFY_GDB_PY CONTEXT_HEADER_DIR
+                    [--emulator "QEMU ARGS..." --sysroot DIR] [--skip REASON]
+With --emulator (a cross build), the program runs under qemu-user's gdb
+stub and gdb-multiarch attaches to it (target remote).
 Exit status 77 means skipped (ctest's SKIP_RETURN_CODE), with the reason.
 """
 
 import ast
 import os
 import re
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 SKIP = 77
 TIMEOUT_S = 240
@@ -109,53 +115,98 @@ def sections(out):
     return found
 
 
-def main():
-    args = sys.argv[1:]
-    skip = None
-    if "--skip" in args:
-        i = args.index("--skip")
-        skip = args[i + 1]
-        del args[i : i + 2]
-    target, script, headers = args
-    check_layouts(script, headers)
-    print("ok: the script's saved-context table matches the x86-64 and AArch64 switches")
-    if skip:
-        print("SKIP: " + skip)
-        return SKIP
-    gdb = shutil.which("gdb")
-    if not gdb:
-        print("SKIP: gdb is not installed (Debian: apt-get install gdb)")
-        return SKIP
+def option(args, name):
+    if name not in args:
+        return None
+    i = args.index(name)
+    value = args[i + 1]
+    del args[i : i + 2]
+    return value
 
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """Whether something listens on TCP `port` (read from /proc: a probe connection would take the stub's one)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            for line in open(table).readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if int(local.split(":")[1], 16) == port and state == "0A":
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def run_gdb(gdb, script, target, emulator, sysroot):
+    """gdb's output (and, under an emulator, the program's)."""
     env = dict(os.environ)
     # LeakSanitizer cannot run under ptrace (it stops the world with it).
     env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as cmds:
         cmds.write(GDB_COMMANDS)
-    command = [
-        gdb, "-batch", "-nx",
-        "-iex", "set debuginfod enabled off",
-        "-ex", "set pagination off",
-        "-ex", "handle SIGURG nostop noprint pass",
-        "-x", script,
-        "-ex", "break jiffy_gdb_target_ready",
-        "-ex", "run",
-        "-x", cmds.name,
-        target,
-    ]  # fmt: skip
+    base = [gdb, "-batch", "-nx", "-iex", "set debuginfod enabled off", "-ex", "set pagination off",
+            "-ex", "handle SIGURG nostop noprint pass"]  # fmt: skip
+    stub = None
+    if emulator:
+        port = free_port()
+        stub = subprocess.Popen(
+            shlex.split(emulator) + ["-g", str(port), target], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not listening(port) and stub.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        command = base + ["-ex", "set sysroot " + sysroot, "-ex", "file " + target,
+                          "-ex", "target remote 127.0.0.1:%d" % port, "-x", script,
+                          "-ex", "break jiffy_gdb_target_ready", "-ex", "continue", "-x", cmds.name]  # fmt: skip
+    else:
+        command = base + ["-x", script, "-ex", "break jiffy_gdb_target_ready", "-ex", "run", "-x", cmds.name, target]
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
         env=env, start_new_session=True,
     )  # fmt: skip
     try:
         out, _ = proc.communicate(timeout=TIMEOUT_S)
+        if stub:
+            out += stub.communicate(timeout=30)[0]
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # gdb and the program it runs
-        out, _ = proc.communicate()
+        for p in (proc, stub):
+            if p and p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)  # gdb and the program it runs; the emulator
+        out = proc.communicate()[0] + (stub.communicate()[0] if stub else "")
         print(out)
         fail("gdb did not finish within %d s" % TIMEOUT_S)
     finally:
         os.unlink(cmds.name)
+    return out
+
+
+def main():
+    args = sys.argv[1:]
+    skip = option(args, "--skip")
+    emulator = option(args, "--emulator")
+    sysroot = option(args, "--sysroot") or "/"
+    target, script, headers = args
+    check_layouts(script, headers)
+    print("ok: the script's saved-context table matches the x86-64 and AArch64 switches")
+    if skip:
+        print("SKIP: " + skip)
+        return SKIP
+    gdb = shutil.which("gdb-multiarch" if emulator else "gdb")
+    if not gdb:
+        if emulator:
+            print("SKIP: a cross build needs gdb-multiarch to debug the program under %s (apt-get install gdb-multiarch)"
+                  % emulator.split()[0])  # fmt: skip
+        else:
+            print("SKIP: gdb is not installed (Debian: apt-get install gdb)")
+        return SKIP
+    out = run_gdb(gdb, script, target, emulator, sysroot)
     print(out)
 
     found = sections(out)
