@@ -41,7 +41,7 @@ struct worker;
 struct live_fiber_list;
 
 // What a parked fiber waits for, for debuggers only (tools/jiffy-gdb.py):
-// written by the fiber itself just before it parks and cleared when it
+// written by the fiber itself just before it parks, `what` cleared when it
 // resumes (block_waiter, detail/wait.hpp); nothing in the runtime reads it.
 struct park_record {
   const char* what = nullptr;           // "mutex", "condition_variable", "join", "sleep", ...; null: not parked

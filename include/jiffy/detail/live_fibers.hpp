@@ -42,27 +42,29 @@ struct alignas(cache_line) live_fiber_list {
 };
 
 // Links `f` (not yet visible to anyone else) into `list`. The caller is in
-// the runtime section (it chose `list` from the worker it runs on).
+// the runtime section (it chose `list` from the worker it runs on), which
+// is what the bare acquire needs: its holder cannot be preempted.
 inline void link_live_fiber(live_fiber_list& list, fiber_control* f) noexcept {
   f->live_list = &list;
-  list.lock.lock();
+  list.lock.acquire();
   f->live_next = list.head;
   if (list.head) list.head->live_prev = f;
   list.head = f;
-  list.lock.unlock();
+  list.lock.release();
 }
 
 // Unlinks a fiber that has finished, before its stack can be released.
+// Called from fiber_retire, a post-switch action: inside the runtime
+// section, as the bare acquire needs.
 inline void unlink_live_fiber(fiber_control* f) noexcept {
   live_fiber_list& list = *f->live_list;
-  list.lock.lock();
+  list.lock.acquire();
   if (f->live_prev)
     f->live_prev->live_next = f->live_next;
   else
     list.head = f->live_next;
   if (f->live_next) f->live_next->live_prev = f->live_prev;
-  f->live_next = f->live_prev = nullptr;
-  list.lock.unlock();
+  list.lock.release();
 }
 
 // Calls fn(fiber_control*) for each fiber on `list`, under its lock: fn must

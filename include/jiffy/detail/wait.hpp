@@ -106,7 +106,7 @@ inline std::uint32_t block_waiter(waiter& wt, raw_spinlock* lock, std::int64_t d
     park_request req{lock, &wt, deadline};
     runtime_enter(cpu);
     park_current(post_action{post_action::call, &park_post, &req});
-    self->parked = park_record{};
+    self->parked.what = nullptr;  // the other fields mean something only with `what` set
     std::uint32_t s = wt.state.load(std::memory_order_acquire);
     if (s == wait_notified && wt.timer_owner) wt.timer_owner->timers.remove(&wt.timer);
     runtime_exit(this_cpu());
