@@ -21,11 +21,13 @@ all_configs=(release debug tsan asan noexcept aarch64 lint)
 configs=("$@")
 [ ${#configs[@]} -eq 0 ] && configs=("${all_configs[@]}")
 
-packages=(cmake make g++ python3 spin doctest-dev libbenchmark-dev libboost-fiber-dev libboost-context-dev)
+# gdb: the debugger view's test (tests/gdb/check_gdb.py) runs the native builds' program under it
+# (gdb-multiarch, below, the aarch64 build's under qemu-user's gdb stub).
+packages=(cmake make g++ python3 spin doctest-dev libbenchmark-dev libboost-fiber-dev libboost-context-dev gdb)
 for c in "${configs[@]}"; do
   case "$c" in
     tsan|asan) packages+=(clang libclang-rt-14-dev) ;;
-    aarch64) packages+=(g++-aarch64-linux-gnu qemu-user-static) ;;
+    aarch64) packages+=(g++-aarch64-linux-gnu qemu-user-static gdb-multiarch) ;;
     lint) packages+=(clang-format clang-tidy) ;;
     release|debug|noexcept) ;;
     *) echo "tests/run.sh: unknown configuration '$c' (known: ${all_configs[*]})" >&2; exit 2 ;;

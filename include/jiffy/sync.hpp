@@ -117,7 +117,7 @@ class JIFFY_CAPABILITY("mutex") mutex {
       }
       waiters_.push_back(&wt);
       if (me) boost_owner_chain(me->rank());
-      detail::block_waiter(wt, &lock_, detail::no_deadline_ns);
+      detail::block_waiter(wt, &lock_, detail::no_deadline_ns, "mutex", this);
     }
   }
   // release, with the acquire loads in boost_owner_chain: a waiter that
@@ -277,7 +277,7 @@ class condition_variable {
     // Enqueued before the user's lock is released: a notify that follows
     // the unlock finds us.
     lock.unlock();
-    std::uint32_t how = detail::block_waiter(wt, &lock_, deadline);
+    std::uint32_t how = detail::block_waiter(wt, &lock_, deadline, "condition_variable", this);
     if (how == detail::wait_timed_out) {
       lock_.lock();
       if (wt.linked) waiters_.unlink(&wt);
@@ -350,7 +350,7 @@ class wait_group {
       return true;
     }
     waiters_.push_back(&wt);
-    if (detail::block_waiter(wt, &lock_, deadline) == detail::wait_notified) return true;
+    if (detail::block_waiter(wt, &lock_, deadline, "wait_group", this) == detail::wait_notified) return true;
     lock_.lock();
     if (wt.linked) waiters_.unlink(&wt);
     lock_.unlock();

@@ -177,7 +177,7 @@ inline void run_blocking_job(blocking_job& j) noexcept {
   debug_might_sleep("jiffy::blocking()");
   j.parked.lock();
   blocking_pool::get().submit(&j);
-  (void)block_waiter(j.wt, &j.parked, no_deadline_ns);
+  (void)block_waiter(j.wt, &j.parked, no_deadline_ns, "blocking", &j);
 }
 
 // The helper's side, after the call: make the fiber runnable again.

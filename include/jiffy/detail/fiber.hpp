@@ -16,6 +16,9 @@
 //  * `sp` and the saved counts are written by the switch (detail/switch.hpp)
 //    while the fiber is off every queue, and read after it is dequeued: the
 //    queue's own release/acquire orders them.
+//  * Every live fiber is on a list of its runtime's (detail/live_fibers.hpp),
+//    and a parked one says what it waits for (`parked`): what a debugger
+//    shows (tools/jiffy-gdb.py).
 #pragma once
 
 #include <jiffy/detail/diag.hpp>
@@ -25,6 +28,7 @@
 #include <jiffy/detail/sched_class.hpp>
 #include <jiffy/detail/sanitizers.hpp>
 #include <jiffy/detail/stack.hpp>
+#include <jiffy/detail/time.hpp>
 #include <jiffy/detail/waiter.hpp>
 
 #include <atomic>
@@ -34,6 +38,17 @@ namespace jiffy::detail {
 
 struct runtime_core;
 struct worker;
+struct live_fiber_list;
+
+// What a parked fiber waits for, for debuggers only (tools/jiffy-gdb.py):
+// written by the fiber itself just before it parks, `what` cleared when it
+// resumes (block_waiter, detail/wait.hpp); nothing in the runtime reads it.
+struct park_record {
+  const char* what = nullptr;           // "mutex", "condition_variable", "join", "sleep", ...; null: not parked
+  const void* object = nullptr;         // the object waited on (for "join", the fiber_control joined)
+  const waiter* wait = nullptr;         // its waiter: claimed (state != pending) means woken, not yet running
+  std::int64_t until = no_deadline_ns;  // its deadline (now_ns() time base)
+};
 
 struct fiber_control {
   void* sp = nullptr;  // saved context while switched out
@@ -77,6 +92,12 @@ struct fiber_control {
   mcs_block* mcs = nullptr;  // queue nodes of holder_preemptible::mcs_spinlock waits, enrolled on first use
   void (*run)(fiber_control*) noexcept = nullptr;  // calls and destroys the callable
   void* callable = nullptr;
+  // The registry of live fibers (detail/live_fibers.hpp): `live_list` set
+  // once at creation, the links guarded by its lock.
+  live_fiber_list* live_list = nullptr;
+  fiber_control* live_next = nullptr;
+  fiber_control* live_prev = nullptr;
+  park_record parked;
 
   bool must_stay_home() const noexcept { return pinned || saved_migrate != 0 || async_preempted; }
   bool may_run_on(const worker* w) const noexcept { return !must_stay_home() || home == w; }

@@ -84,7 +84,7 @@ inline std::error_code wait_ready(poll_desc* pd, io_direction dir, std::int64_t 
   }
   waiter wt;
   slot = &wt;
-  std::uint32_t how = block_waiter(wt, &pd->lock, deadline);
+  std::uint32_t how = block_waiter(wt, &pd->lock, deadline, "io", pd);
   pd->lock.lock();
   if (slot == &wt) slot = nullptr;  // timed out: still registered
   bool closed = pd->closed;

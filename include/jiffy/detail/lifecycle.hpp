@@ -13,6 +13,7 @@
 #include <jiffy/detail/fault.hpp>
 #include <jiffy/detail/heap.hpp>
 #include <jiffy/detail/idle.hpp>
+#include <jiffy/detail/live_runtimes.hpp>
 #include <jiffy/detail/mcs_nodes.hpp>
 #include <jiffy/detail/netpoll.hpp>
 #include <jiffy/detail/platform/futex.hpp>
@@ -159,6 +160,7 @@ inline runtime_core* start_runtime(const runtime_options& o) {
   }
   ready.wait();
   start_preemption(rt);
+  link_live_runtime(rt);
   return rt;
 }
 
@@ -188,6 +190,7 @@ inline void stop_runtime(runtime_core* rt) {
     join_thread(w->thread);
     worker_release_resources(w.get());
   }
+  unlink_live_runtime(rt);
   rt->poller.close();
   finish_tracing(rt);
   rt->drop_ref();

@@ -11,8 +11,11 @@
 //    allocate or free (the stack pool's release does neither).
 //  * The last fiber to retire while the runtime stops wakes stop_runtime
 //    (a seq_cst handshake on `live` and `stopping`).
+//  * A retiring fiber leaves the registry of live fibers before its stack,
+//    which holds its links, can be released (detail/live_fibers.hpp).
 #pragma once
 
+#include <jiffy/detail/live_fibers.hpp>
 #include <jiffy/detail/preempt_count.hpp>
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/sanitizers.hpp>
@@ -85,6 +88,7 @@ inline void fiber_retire(fiber_control* f) noexcept {
   runtime_core* rt = f->rt;
   // relaxed: read only by the serving thread, where main fibers retire.
   if (f->main_only) rt->main_live.fetch_sub(1, std::memory_order_relaxed);
+  unlink_live_fiber(f);
   sanitizer_destroy_fiber(f->san);
   release_fiber_ref(f);
   // seq_cst, with stop_runtime's store of `stopping` and load of `live`: each

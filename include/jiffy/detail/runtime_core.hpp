@@ -15,6 +15,7 @@
 #include <jiffy/detail/cpu_local.hpp>
 #include <jiffy/detail/fiber.hpp>
 #include <jiffy/detail/heap.hpp>
+#include <jiffy/detail/live_fibers.hpp>
 #include <jiffy/detail/netpoll.hpp>
 #include <jiffy/detail/platform/cycle_clock.hpp>
 #include <jiffy/detail/platform/thread.hpp>
@@ -134,6 +135,9 @@ struct worker {
   stack_span stack_cache[stack_cache_size];
   unsigned stack_cached = 0;
 
+  // The live fibers spawned on this worker (detail/live_fibers.hpp).
+  live_fiber_list live_fibers;
+
   worker_counters counters;
   run_delay_counters delays;  // runs this worker started, by class (detail/run_delay.hpp)
 };
@@ -178,6 +182,13 @@ struct runtime_core {
   // Fibers spawned by threads that are not this runtime's workers (a
   // worker counts its own in worker_counters::spawned; detail/spawn.hpp).
   std::atomic<std::uint64_t> outside_spawns{0};
+  // The live fibers spawned from outside its workers (the others are on
+  // their spawning worker's list; detail/live_fibers.hpp).
+  live_fiber_list spawned_outside;
+  // The process's list of live runtimes (detail/live_runtimes.hpp), guarded
+  // by its mutex.
+  runtime_core* live_next = nullptr;
+  runtime_core* live_prev = nullptr;
   // Threads outside this runtime's workers inside make_runnable for one of
   // its fibers (detail/run_queue.hpp: foreign_waker_scope); stopping waits
   // for them to leave.

@@ -16,6 +16,7 @@
 #include <jiffy/detail/context.hpp>
 #include <jiffy/detail/diag.hpp>
 #include <jiffy/detail/fiber.hpp>
+#include <jiffy/detail/live_fibers.hpp>
 #include <jiffy/detail/mcs_nodes.hpp>
 #include <jiffy/detail/pick.hpp>
 #include <jiffy/detail/preempt_count.hpp>
@@ -71,17 +72,21 @@ namespace jiffy::detail {
   __builtin_unreachable();
 }
 
-// One more fiber for runtime_stats::fibers_spawned: counted by the spawning
-// worker, or by a thread outside the runtime in rt->outside_spawns. Inside
-// the runtime section, so the fiber is not preempted and moved to another
-// worker between reading its worker and bumping that worker's counter.
-inline void count_spawn(runtime_core* rt) noexcept {
+// A new fiber joins the registry of live fibers (detail/live_fibers.hpp) and
+// the count runtime_stats::fibers_spawned: both the spawning worker's (its
+// list, its counter), or, from a thread outside the runtime, the runtime's
+// (spawned_outside, outside_spawns). Inside the runtime section, so the
+// spawner is not preempted and moved to another worker in between.
+inline void register_new_fiber(runtime_core* rt, fiber_control* f) noexcept {
   cpu_local* cpu = this_cpu();
   runtime_enter(cpu);
-  if (worker* w = cpu->w; w && w->rt == rt)
+  if (worker* w = cpu->w; w && w->rt == rt) {
+    link_live_fiber(w->live_fibers, f);
     worker_counters::bump(w->counters.spawned);
-  else
+  } else {
+    link_live_fiber(rt->spawned_outside, f);
     rt->outside_spawns.fetch_add(1, std::memory_order_relaxed);
+  }
   runtime_exit(cpu);
 }
 
@@ -127,7 +132,7 @@ fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to, std::size_t s
   sanitizer_create_fiber(f->san, s.base, s.size);
   rt->add_ref();
   rt->live.fetch_add(1, std::memory_order_relaxed);
-  count_spawn(rt);
+  register_new_fiber(rt, f);
   return f;
 }
 

@@ -95,14 +95,18 @@ inline void park_post(void* arg) noexcept {
 // passes. The caller holds `lock` (may be null when nothing else can see
 // `wt`), having linked `wt` where a notifier will find it; the lock is
 // released on return. Returns wait_notified or wait_timed_out; after a time-out
-// the caller must unlink `wt` itself if it is still linked.
-inline std::uint32_t block_waiter(waiter& wt, raw_spinlock* lock, std::int64_t deadline) noexcept {
+// the caller must unlink `wt` itself if it is still linked. `what` and
+// `object` say what a parked fiber waits for, to a debugger (park_record).
+inline std::uint32_t block_waiter(waiter& wt, raw_spinlock* lock, std::int64_t deadline, const char* what,
+                                  const void* object) noexcept {
   cpu_local* cpu = this_cpu();
-  if (cpu->current) {
-    wt.fiber = cpu->current;
+  if (fiber_control* self = cpu->current) {
+    wt.fiber = self;
+    self->parked = park_record{what, object, &wt, deadline};
     park_request req{lock, &wt, deadline};
     runtime_enter(cpu);
     park_current(post_action{post_action::call, &park_post, &req});
+    self->parked.what = nullptr;  // the other fields mean something only with `what` set
     std::uint32_t s = wt.state.load(std::memory_order_acquire);
     if (s == wait_notified && wt.timer_owner) wt.timer_owner->timers.remove(&wt.timer);
     runtime_exit(this_cpu());
@@ -138,7 +142,7 @@ inline void join_fiber(fiber_control* f) noexcept {
   } else {
     waiter wt;
     f->joiners.push_back(&wt);
-    (void)block_waiter(wt, &f->join_lock, no_deadline_ns);
+    (void)block_waiter(wt, &f->join_lock, no_deadline_ns, "join", f);
   }
   release_fiber_ref(f);
 }
@@ -157,7 +161,7 @@ inline void sleep_until_ns(std::int64_t deadline) noexcept {
     return;
   }
   waiter wt;
-  (void)block_waiter(wt, nullptr, deadline);
+  (void)block_waiter(wt, nullptr, deadline, "sleep", nullptr);
 }
 
 }  // namespace jiffy::detail
