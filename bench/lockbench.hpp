@@ -69,6 +69,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <sched.h>
 #include <thread>
 #include <time.h>
 #include <vector>
@@ -184,6 +185,7 @@ struct alignas(128) contender_slot {
   std::uint64_t acquisitions = 0;
   std::uint64_t violations = 0;
   std::uint64_t cs_ticks = 0, gap_ticks = 0, gaps = 0;  // achieved lengths, summed
+  int cpu_start = -1, cpu_end = -1;                     // sched_getcpu() as it saw the window open, and stopped
   histogram acquire, handoff;
 };
 
@@ -236,6 +238,7 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
   std::uint64_t my_last_release = 0;
   for (;;) {
     int ph = s.flags.phase.load(std::memory_order_relaxed);
+    if (ph == measuring && me.cpu_start < 0) me.cpu_start = sched_getcpu();
     if (ph == stopped) break;
     std::uint64_t t0 = bench::ticks_start();
     h.lock();
@@ -257,6 +260,8 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
     burn(s.gap_rounds);
     pace(s.pace);
   }
+  me.cpu_end = sched_getcpu();
+  if (me.cpu_start < 0) me.cpu_start = me.cpu_end;  // it waited in lock() all the window
   me.acquisitions = n;
 }
 
@@ -300,7 +305,7 @@ void run_on_threads(Lock& lock, shared_run& s, const contention& c) {
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < c.contenders; ++i)
     threads.emplace_back([&lock, &s, &c, i] {
-      pin_this_thread(c.pin_cpu);
+      pin_this_thread(cpu_of(c, i));
       contender_main(lock, s, i, false);
     });
   start_and_stop(s, c, [] {});
@@ -315,15 +320,15 @@ inline pacing pacing_for(jiffy::preempt_mode m) {
 }
 
 // Pins each worker's thread, from a fiber pinned to that worker.
-inline void pin_workers(jiffy::runtime& rt, int cpu) {
-  if (cpu < 0) return;
-  for (unsigned w = 0; w < rt.workers(); ++w) rt.spawn_pinned(w, [cpu] { pin_this_thread(cpu); }).join();
+inline void pin_workers(jiffy::runtime& rt, const contention& c) {
+  for (unsigned w = 0; w < rt.workers(); ++w)
+    if (int cpu = cpu_of(c, w); cpu >= 0) rt.spawn_pinned(w, [cpu] { pin_this_thread(cpu); }).join();
 }
 
 template <class Lock>
 std::uint64_t run_on_fibers(Lock& lock, shared_run& s, const contention& c) {
   jiffy::runtime rt({.workers = c.workers, .preempt = c.preempt, .quantum = c.quantum});
-  pin_workers(rt, c.pin_cpu);
+  pin_workers(rt, c);
   s.pace = pacing_for(c.preempt);
   std::vector<jiffy::fiber> fibers;
   for (unsigned i = 0; i < c.contenders; ++i)
@@ -366,6 +371,8 @@ inline result collect(const shared_run& s, const contention& c, double seconds) 
   r.seconds = seconds;
   histogram acquire, handoff;
   for (const contender_slot& slot : s.slots) {
+    r.cpu_requested.push_back(requested_cpu(c, static_cast<unsigned>(r.per_contender.size())));
+    r.cpu_start.push_back(slot.cpu_start), r.cpu_end.push_back(slot.cpu_end);
     r.per_contender.push_back(slot.acquisitions);
     r.achieved_cs_ns.push_back(mean_ns(slot.cs_ticks, slot.acquisitions));
     r.achieved_gap_ns.push_back(mean_ns(slot.gap_ticks, slot.gaps));
