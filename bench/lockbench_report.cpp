@@ -116,16 +116,16 @@ void print_line_move_table(const std::vector<const row*>& rows) {
     if (here) same = r;
     std::string who = "CPU ";  // appended: GCC 12's false -Wrestrict (see contenders_label)
     who.append(std::to_string(r->line_from)).append(here ? " (same CPU)" : "");
-    std::printf("%-17s %-20s %10.2f ", r->lock->name, who.c_str(), r->u.ns_median);
+    std::printf("%-17s %-20s %10.2f ", r->lock->name, who.c_str(), r->u.ns_best);
     if (ci) std::printf("%15s", interval(r->headline, ns2).c_str());
-    std::printf("%10.2f %12.1f", r->u.ns_best, r->u.ticks_median);
+    std::printf("%10.2f %12.1f", r->u.ns_median, r->u.ticks_median);
     if (!here && same && same->lock == r->lock) std::printf(" %+11.2f ns", r->u.ns_median - same->u.ns_median);
     std::printf("\n");
   }
   std::printf(
       "ns: one lock() each, timed with the counter reads around it (their cost is in both rows alike); median and "
-      "best of %llu samples%s\n",
-      static_cast<unsigned long long>(rows.front()->u.pairs), ci ? " per run; the 95% CI is the best's" : "");
+      "best of %llu samples; moved - same: the medians' difference\n",
+      static_cast<unsigned long long>(rows.front()->u.pairs));
   print_repeat_note(rows);
 }
 
@@ -278,15 +278,18 @@ void print_csv(const std::vector<row>& rows, const std::vector<std::string>& cou
       "handoff_p99_ns,handoff_p999_ns,handoff_max_ns,preemptions,uncontended_ns_best,uncontended_ns_median,"
       "uncontended_ticks_best,violations,per_contender,runs,throughput_ci_lo,throughput_ci_hi,acq_p99_ci_lo,"
       "acq_p99_ci_hi,uncontended_ns_best_ci_lo,uncontended_ns_best_ci_hi,uncontended_ns_minus_empty,achieved_cs_ns,"
-      "achieved_gap_ns,cpu_ns_per_acquisition,overhead_ns");
+      "achieved_gap_ns,cpu_ns_per_acquisition,overhead_ns,line_from_cpu");
   for (const std::string& name : counters) std::printf(",per_acquisition_%s", name.c_str());
   std::printf("\n");
   for (const row& r : rows) {
     std::printf("%s,%s,%zu,", r.scenario.c_str(), r.lock->name, r.size);
     if (r.uncontended) {
-      std::printf("uncontended,1,,,,,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f,,,,", r.u.ns_best,
-                  r.u.ns_median, r.u.ticks_best, r.headline.n, r.headline.lo, r.headline.hi,
-                  r.u.ns_best - r.harness_ns);
+      // line-move rows: kind line-move, pin_cpu the CPU measured on, line_from_cpu the line's writer.
+      bool moved = r.line_from >= 0;
+      std::string on = moved ? std::to_string(r.line_on) : "", from = moved ? std::to_string(r.line_from) : "";
+      std::printf("%s,1,,,,%s,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f,,,,,%s",
+                  moved ? "line-move" : "uncontended", on.c_str(), r.u.ns_best, r.u.ns_median, r.u.ticks_best,
+                  r.headline.n, r.headline.lo, r.headline.hi, r.u.ns_best - r.harness_ns, from.c_str());
       std::printf("%s\n", std::string(counters.size(), ',').c_str());
       continue;
     }
@@ -309,6 +312,7 @@ void print_csv(const std::vector<row>& rows, const std::vector<std::string>& cou
         static_cast<unsigned long long>(x.violations), per.c_str(), r.headline.n, r.headline.lo, r.headline.hi,
         r.acquire_p99.lo, r.acquire_p99.hi, mean_of(x.achieved_cs_ns), mean_of(x.achieved_gap_ns),
         x.cpu_ns_per_acquisition, x.overhead_ns);
+    std::printf(",");  // line_from_cpu
     for (double v : r.counters) std::printf(std::isnan(v) ? "," : ",%.4f", v);
     std::printf("\n");
   }
