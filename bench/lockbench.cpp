@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   if (!o.quiet) print_warnings(env);
   report_misplaced(rows);
   print(rows, o, env);
-  std::string title = "lockbench " + o.scenario + ": throughput against contenders";
+  std::string title = o.svg_title.empty() ? "lockbench " + o.scenario : o.svg_title;
   if (!o.svg.empty() && !write_svg(o.svg, rows, title, o.svg_log)) {
     std::fprintf(stderr, "lockbench: cannot write %s: %s\n", o.svg.c_str(), std::strerror(errno));
     return 1;

@@ -128,9 +128,14 @@ Options (LIST: comma-separated values or ranges, e.g. 1,2,4 or 1-4):
   --json                JSON on stdout: every figure, each contender's achieved
                         critical section and gap, the command line, the seed,
                         and the machine and build ("environment", below)
-  --svg FILE            also write an SVG plot of throughput against contenders,
-                        one line per lock (and per configuration when several)
-  --svg-log             give that plot a logarithmic y axis (fair spinlocks on
+  --svg FILE            also write an SVG plot against contenders in two panels,
+                        throughput and p99 acquisition latency (log scale),
+                        one line per lock (and per configuration when
+                        several); with --repeat the lines are the medians
+                        and a shaded band around each is its 95% confidence
+                        interval (N >= 6 for 95%; fewer: [min, max])
+  --svg-title TEXT      the plot's title (default: lockbench SCENARIO)
+  --svg-log             give the throughput panel a logarithmic y axis (fair spinlocks on
                         oversubscribed cores fall by orders of magnitude)
   --progress            show progress on stderr even when it is not a terminal
   --quiet               no progress and no notes on stderr
@@ -360,6 +365,8 @@ options parse_args(int argc, char** argv) {
       o.from_cpu = allowed_cpu(a, a.integer(0, CPU_SETSIZE - 1));
     else if (a.is("--svg"))
       o.svg = a.text();
+    else if (a.is("--svg-title"))
+      o.svg_title = a.text();
     else if (a.is("--csv"))
       o.out = bench::output_format::csv;
     else if (a.is("--json"))

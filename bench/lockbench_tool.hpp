@@ -129,7 +129,7 @@ struct options {
   std::string placement;                 // --placement's name ("" if not given)
   std::optional<int> from_cpu;           // line-move: the CPU that writes the lock's line
   bench::output_format out = bench::output_format::text;
-  std::string svg;
+  std::string svg, svg_title;  // --svg FILE and --svg-title TEXT
   bool svg_log = false, progress = false, quiet = false;
   std::vector<std::string> counters;  // perf counters to count per acquisition (--counters)
   unsigned repeat = 1;                // runs of each point
