@@ -194,12 +194,18 @@ struct alignas(128) contender_slot {
 // preemption point; under `full` (and on threads) the scheduler decides.
 enum class pacing { none, yield, cond_resched };
 
+// A cache line the critical sections write (--cs-lines): data the lock protects.
+struct alignas(64) protected_line {
+  std::uint64_t writes = 0;
+};
+
 struct shared_run {
   run_flags flags;
   handoff_mark mark;
   std::uint64_t cs_rounds = 0, gap_rounds = 0;
   pacing pace = pacing::none;
   std::vector<contender_slot> slots;
+  std::vector<protected_line> lines;  // contention::cs_lines of them
   std::chrono::steady_clock::time_point started, finished;
   double cpu_ns = 0;  // the process's CPU time over the measured window
 };
@@ -250,6 +256,7 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
       ++n;
     }
     s.mark.holder.store(id + 1, std::memory_order_relaxed);
+    for (protected_line& l : s.lines) ++l.writes;
     burn(s.cs_rounds);
     if (s.mark.holder.load(std::memory_order_relaxed) != id + 1) ++me.violations;
     s.mark.owner = id;
@@ -381,6 +388,7 @@ inline result collect(const shared_run& s, const contention& c, double seconds) 
     acquire.merge(slot.acquire);
     handoff.merge(slot.handoff);
   }
+  for (const protected_line& l : s.lines) r.cs_line_writes += l.writes;
   r.throughput = seconds > 0 ? static_cast<double>(r.acquisitions) / seconds : 0;
   r.spread = spread_of(r.per_contender);
   r.acquire = summarise(acquire);
@@ -397,6 +405,7 @@ template <class Lock>
 result measure(Lock& lock, const contention& c) {
   auto s = std::make_unique<detail::shared_run>();
   s->slots.resize(c.contenders);
+  s->lines.resize(c.cs_lines);
   s->cs_rounds = burn_rounds_for(c.cs_ns);
   s->gap_rounds = burn_rounds_for(c.gap_ns);
   ticks_per_ns();  // calibrate before the clock starts

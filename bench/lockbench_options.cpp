@@ -66,6 +66,9 @@ Options (LIST: comma-separated values or ranges, e.g. 1,2,4 or 1-4):
   --quantum-us N        fibers: the runtime's quantum in us (>= 50; default 1000)
   --cs-ns LIST          busy work inside the critical section, ns (default: the
                         preset's; 50 for threads, fibers and custom)
+  --cs-lines L          each critical section also writes L cache lines (64
+                        bytes apart, shared by all contenders: the data the
+                        lock protects, which moves with it); default 0
   --gap-ns LIST         busy work between a release and the next lock(), ns
                         (default: the preset's; 200 for threads, fibers, custom)
   --ms N                duration of each measurement in ms (for uncontended: the
@@ -349,6 +352,8 @@ options parse_args(int argc, char** argv) {
       o.quantum = std::chrono::microseconds(a.integer(50, 10000000));
     else if (a.is("--cs-ns"))
       o.cs = int_list(a, 0, 100000000);
+    else if (a.is("--cs-lines"))
+      o.cs_lines = static_cast<unsigned>(a.integer(0, 65536));
     else if (a.is("--gap-ns"))
       o.gap = int_list(a, 0, 100000000);
     else if (a.is("--ms"))

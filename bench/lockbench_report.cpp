@@ -278,7 +278,7 @@ void print_csv(const std::vector<row>& rows, const std::vector<std::string>& cou
       "handoff_p99_ns,handoff_p999_ns,handoff_max_ns,preemptions,uncontended_ns_best,uncontended_ns_median,"
       "uncontended_ticks_best,violations,per_contender,runs,throughput_ci_lo,throughput_ci_hi,acq_p99_ci_lo,"
       "acq_p99_ci_hi,uncontended_ns_best_ci_lo,uncontended_ns_best_ci_hi,uncontended_ns_minus_empty,achieved_cs_ns,"
-      "achieved_gap_ns,cpu_ns_per_acquisition,overhead_ns,line_from_cpu");
+      "achieved_gap_ns,cpu_ns_per_acquisition,overhead_ns,line_from_cpu,cs_lines");
   for (const std::string& name : counters) std::printf(",per_acquisition_%s", name.c_str());
   std::printf("\n");
   for (const row& r : rows) {
@@ -287,7 +287,7 @@ void print_csv(const std::vector<row>& rows, const std::vector<std::string>& cou
       // line-move rows: kind line-move, pin_cpu the CPU measured on, line_from_cpu the line's writer.
       bool moved = r.line_from >= 0;
       std::string on = moved ? std::to_string(r.line_on) : "", from = moved ? std::to_string(r.line_from) : "";
-      std::printf("%s,1,,,,%s,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f,,,,,%s",
+      std::printf("%s,1,,,,%s,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f,,,,,%s,",
                   moved ? "line-move" : "uncontended", on.c_str(), r.u.ns_best, r.u.ns_median, r.u.ticks_best,
                   r.headline.n, r.headline.lo, r.headline.hi, r.u.ns_best - r.harness_ns, from.c_str());
       std::printf("%s\n", std::string(counters.size(), ',').c_str());
@@ -312,7 +312,7 @@ void print_csv(const std::vector<row>& rows, const std::vector<std::string>& cou
         static_cast<unsigned long long>(x.violations), per.c_str(), r.headline.n, r.headline.lo, r.headline.hi,
         r.acquire_p99.lo, r.acquire_p99.hi, mean_of(x.achieved_cs_ns), mean_of(x.achieved_gap_ns),
         x.cpu_ns_per_acquisition, x.overhead_ns);
-    std::printf(",");  // line_from_cpu
+    std::printf(",,%u", c.cs_lines);  // line_from_cpu, cs_lines
     for (double v : r.counters) std::printf(std::isnan(v) ? "," : ",%.4f", v);
     std::printf("\n");
   }
@@ -440,6 +440,8 @@ void json_contended(const lockbench::result& x) {
   for (std::size_t i = 0; i < x.per_contender.size(); ++i)
     std::printf("%s%llu", i ? ", " : "", static_cast<unsigned long long>(x.per_contender[i]));
   std::printf("]");
+  std::printf(", \"cs_lines\": %u, \"cs_line_writes\": %llu", c.cs_lines,
+              static_cast<unsigned long long>(x.cs_line_writes));
   json_ints("cpus", c.pin_cpu >= 0 ? std::vector<int>{} : c.cpus);
   json_ints("cpu_requested", x.cpu_requested);
   json_ints("cpu_start", x.cpu_start);

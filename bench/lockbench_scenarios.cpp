@@ -167,6 +167,10 @@ void apply_overrides(sweep& s, const options& o) {
   if (o.quantum && s.fibers) s.quantum = *o.quantum;
   if (o.cs) s.cs = *o.cs;
   if (o.gap) s.gap = *o.gap;
+  if (o.cs_lines && !s.uncontended) {
+    s.cs_lines = *o.cs_lines;
+    s.title.append(", ").append(std::to_string(s.cs_lines)).append(" cache lines written per critical section");
+  }
   if (o.duration) s.duration = *o.duration;
   if (o.pin_cpu) s.pin_cpu = *o.pin_cpu;
   if (o.cpus) s.cpus = *o.cpus;
@@ -269,6 +273,7 @@ std::vector<point> expand(const sweep& s, notes& n) {
           lockbench::contention c{
               .contenders = count, .cs_ns = cs, .gap_ns = gap, .duration = s.duration, .pin_cpu = s.pin_cpu};
           c.cpus = s.cpus;
+          c.cs_lines = s.cs_lines;
           if (s.fibers)
             add_fiber_points(s, e, c, out, n);
           else

@@ -123,6 +123,7 @@ struct options {
   std::optional<std::vector<jiffy::preempt_mode>> preempts;
   std::optional<std::chrono::microseconds> quantum;
   std::optional<std::vector<std::int64_t>> cs, gap;
+  std::optional<unsigned> cs_lines;  // cache lines written in each critical section
   std::optional<std::chrono::milliseconds> duration;
   std::optional<int> pin_cpu;
   std::optional<std::vector<int>> cpus;  // --cpus, or --placement's order of the allowed CPUs
@@ -155,6 +156,7 @@ struct sweep {
   std::vector<jiffy::preempt_mode> preempts{jiffy::preempt_mode::none};
   std::chrono::microseconds quantum{1000};
   std::vector<std::int64_t> cs{50}, gap{200};
+  unsigned cs_lines = 0;
   std::chrono::milliseconds duration{50};
   int pin_cpu = -1;
   std::vector<int> cpus{};  // per contender thread (or worker), wrapping round

@@ -32,6 +32,7 @@ struct contention {
   std::chrono::microseconds quantum{1000};                  // fibers only
   std::int64_t cs_ns = 0;                                   // busy work while holding the lock
   std::int64_t gap_ns = 0;                                  // busy work between a release and the next lock()
+  unsigned cs_lines = 0;                                    // cache lines the critical section writes (shared)
   std::chrono::milliseconds duration{200};                  // measured time
   std::chrono::milliseconds warmup{-1};                     // unmeasured, first; < 0: duration / 4, at most 100 ms
   int pin_cpu = -1;                                         // >= 0: all threads (or workers) run on this CPU only
@@ -88,6 +89,9 @@ struct result {
   // first time it saw the measured window open; one that waited in lock()
   // through all of it, as it stopped) and as it stopped.
   std::vector<int> cpu_requested, cpu_start, cpu_end;
+  // --cs-lines: the writes the critical sections made to those lines, all
+  // lines together, warm-up included (cs_lines x critical sections run).
+  std::uint64_t cs_line_writes = 0;
 };
 
 struct uncontended_result {
