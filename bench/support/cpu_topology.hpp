@@ -51,19 +51,8 @@ inline int read_int_file(const std::string& path, int fallback) {
 }
 }  // namespace detail
 
-// The places of `cpus`. A CPU whose topology cannot be read counts as a
-// core of its own in package 0.
-inline std::vector<cpu_place> cpu_places(const std::vector<int>& cpus) {
-  std::vector<cpu_place> v;
-  for (int cpu : cpus) {
-    std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
-    cpu_place p;
-    p.cpu = cpu;
-    p.package = detail::read_int_file(dir + "physical_package_id", 0);
-    p.core = detail::read_int_file(dir + "core_id", 100000 + cpu);
-    v.push_back(p);
-  }
-  // Ranks: cores per package in core_id order, siblings per core in CPU order.
+// Fills in core_rank and thread from package and core.
+inline void rank_places(std::vector<cpu_place>& v) {
   std::map<std::pair<int, int>, std::vector<int>> siblings;  // (package, core) -> CPUs
   for (const cpu_place& p : v) siblings[{p.package, p.core}].push_back(p.cpu);
   std::map<int, int> next_rank;  // package -> cores ranked so far
@@ -77,14 +66,29 @@ inline std::vector<cpu_place> cpu_places(const std::vector<int>& cpus) {
     p.core_rank = rank[{p.package, p.core}];
     p.thread = static_cast<int>(std::find(list.begin(), list.end(), p.cpu) - list.begin());
   }
+}
+
+// The places of `cpus`, from /sys. A CPU whose topology cannot be read
+// counts as a core of its own in package 0.
+inline std::vector<cpu_place> cpu_places(const std::vector<int>& cpus) {
+  std::vector<cpu_place> v;
+  for (int cpu : cpus) {
+    std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    cpu_place p;
+    p.cpu = cpu;
+    p.package = detail::read_int_file(dir + "physical_package_id", 0);
+    p.core = detail::read_int_file(dir + "core_id", 100000 + cpu);
+    v.push_back(p);
+  }
+  rank_places(v);
   return v;
 }
 
 enum class placement { compact, core_first, smt_first, spread };
 
-// `cpus` ordered for the placement (see the top of this file).
-inline std::vector<int> placement_order(placement how, const std::vector<int>& cpus) {
-  std::vector<cpu_place> v = cpu_places(cpus);
+// The CPUs of `v` (ranked: rank_places) ordered for the placement (see the
+// top of this file).
+inline std::vector<int> placement_order(placement how, std::vector<cpu_place> v) {
   auto key = [how](const cpu_place& p) {
     switch (how) {
       case placement::compact: return std::make_tuple(p.package, p.core_rank, p.thread, p.cpu);
@@ -98,6 +102,11 @@ inline std::vector<int> placement_order(placement how, const std::vector<int>& c
   std::vector<int> out;
   for (const cpu_place& p : v) out.push_back(p.cpu);
   return out;
+}
+
+// `cpus` ordered for the placement, their topology read from /sys.
+inline std::vector<int> placement_order(placement how, const std::vector<int>& cpus) {
+  return placement_order(how, cpu_places(cpus));
 }
 
 }  // namespace bench
