@@ -26,6 +26,13 @@
 //    the process's CPU time per acquisition over the measured window, and
 //    that less the requested critical section and gap: the lock's cost in
 //    CPU time, spinning included (lockhammer's "overhead").
+//  * Placement: contention::pin_cpu puts every thread (or worker) on one
+//    CPU, contention::cpus thread (or worker) i on cpus[i % size]; each
+//    contender samples sched_getcpu() as it sees the measured window open
+//    and as it stops (result::cpu_start, cpu_end). contention::cs_lines
+//    shared cache lines are written inside every critical section.
+//    lockbench_line_move.hpp measures a lock() after another CPU wrote the
+//    lock's line.
 //  * Busy work is a calibrated arithmetic loop, not a clock wait, so a holder
 //    preempted in the middle still has its remaining work to do.
 //  * A fiber switched out between its first time stamp and entering lock()
