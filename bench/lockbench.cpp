@@ -59,12 +59,18 @@ row empty_row(const point& p) {
           .section = p.from->title,
           .lock = p.lock,
           .size = p.lock->size(),
-          .uncontended = p.from->uncontended};
+          .uncontended = p.from->uncontended,
+          .line_on = p.from->line_move ? p.c.pin_cpu : -1,
+          .line_from = p.line_from};
 }
 
 // One run of the point into its row; contended runs count the requested
 // perf counters over their measured window.
 void measure_into(const point& p, row& r, const std::vector<std::string>& counter_names) {
+  if (r.line_from >= 0) {
+    r.u_runs.push_back(p.lock->line_move(r.line_from, r.line_on, p.c.duration));
+    return;
+  }
   if (r.uncontended) {
     r.u_runs.push_back(p.lock->uncontended(p.c.duration));
     return;
@@ -126,8 +132,9 @@ int main(int argc, char** argv) {
   const std::vector<row> rows = run(points, o);
   watch.finish(env);
   if (!o.quiet) print_warnings(env);
+  report_misplaced(rows);
   print(rows, o, env);
-  std::string title = "lockbench " + o.scenario + ": throughput against contenders";
+  std::string title = o.svg_title.empty() ? "lockbench " + o.scenario : o.svg_title;
   if (!o.svg.empty() && !write_svg(o.svg, rows, title, o.svg_log)) {
     std::fprintf(stderr, "lockbench: cannot write %s: %s\n", o.svg.c_str(), std::strerror(errno));
     return 1;

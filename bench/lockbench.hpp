@@ -26,6 +26,13 @@
 //    the process's CPU time per acquisition over the measured window, and
 //    that less the requested critical section and gap: the lock's cost in
 //    CPU time, spinning included (lockhammer's "overhead").
+//  * Placement: contention::pin_cpu puts every thread (or worker) on one
+//    CPU, contention::cpus thread (or worker) i on cpus[i % size]; each
+//    contender samples sched_getcpu() as it sees the measured window open
+//    and as it stops (result::cpu_start, cpu_end). contention::cs_lines
+//    shared cache lines are written inside every critical section.
+//    lockbench_line_move.hpp measures a lock() after another CPU wrote the
+//    lock's line.
 //  * Busy work is a calibrated arithmetic loop, not a clock wait, so a holder
 //    preempted in the middle still has its remaining work to do.
 //  * A fiber switched out between its first time stamp and entering lock()
@@ -69,6 +76,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <sched.h>
 #include <thread>
 #include <time.h>
 #include <vector>
@@ -184,6 +192,7 @@ struct alignas(128) contender_slot {
   std::uint64_t acquisitions = 0;
   std::uint64_t violations = 0;
   std::uint64_t cs_ticks = 0, gap_ticks = 0, gaps = 0;  // achieved lengths, summed
+  int cpu_start = -1, cpu_end = -1;                     // sched_getcpu() as it saw the window open, and stopped
   histogram acquire, handoff;
 };
 
@@ -192,12 +201,18 @@ struct alignas(128) contender_slot {
 // preemption point; under `full` (and on threads) the scheduler decides.
 enum class pacing { none, yield, cond_resched };
 
+// A cache line the critical sections write (--cs-lines): data the lock protects.
+struct alignas(64) protected_line {
+  std::uint64_t writes = 0;
+};
+
 struct shared_run {
   run_flags flags;
   handoff_mark mark;
   std::uint64_t cs_rounds = 0, gap_rounds = 0;
   pacing pace = pacing::none;
   std::vector<contender_slot> slots;
+  std::vector<protected_line> lines;  // contention::cs_lines of them
   std::chrono::steady_clock::time_point started, finished;
   double cpu_ns = 0;  // the process's CPU time over the measured window
 };
@@ -236,6 +251,7 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
   std::uint64_t my_last_release = 0;
   for (;;) {
     int ph = s.flags.phase.load(std::memory_order_relaxed);
+    if (ph == measuring && me.cpu_start < 0) me.cpu_start = sched_getcpu();
     if (ph == stopped) break;
     std::uint64_t t0 = bench::ticks_start();
     h.lock();
@@ -247,6 +263,7 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
       ++n;
     }
     s.mark.holder.store(id + 1, std::memory_order_relaxed);
+    for (protected_line& l : s.lines) ++l.writes;
     burn(s.cs_rounds);
     if (s.mark.holder.load(std::memory_order_relaxed) != id + 1) ++me.violations;
     s.mark.owner = id;
@@ -257,6 +274,8 @@ void acquire_loop(Handle& h, shared_run& s, unsigned id) {
     burn(s.gap_rounds);
     pace(s.pace);
   }
+  me.cpu_end = sched_getcpu();
+  if (me.cpu_start < 0) me.cpu_start = me.cpu_end;  // it waited in lock() all the window
   me.acquisitions = n;
 }
 
@@ -300,7 +319,7 @@ void run_on_threads(Lock& lock, shared_run& s, const contention& c) {
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < c.contenders; ++i)
     threads.emplace_back([&lock, &s, &c, i] {
-      pin_this_thread(c.pin_cpu);
+      pin_this_thread(cpu_of(c, i));
       contender_main(lock, s, i, false);
     });
   start_and_stop(s, c, [] {});
@@ -315,15 +334,15 @@ inline pacing pacing_for(jiffy::preempt_mode m) {
 }
 
 // Pins each worker's thread, from a fiber pinned to that worker.
-inline void pin_workers(jiffy::runtime& rt, int cpu) {
-  if (cpu < 0) return;
-  for (unsigned w = 0; w < rt.workers(); ++w) rt.spawn_pinned(w, [cpu] { pin_this_thread(cpu); }).join();
+inline void pin_workers(jiffy::runtime& rt, const contention& c) {
+  for (unsigned w = 0; w < rt.workers(); ++w)
+    if (int cpu = cpu_of(c, w); cpu >= 0) rt.spawn_pinned(w, [cpu] { pin_this_thread(cpu); }).join();
 }
 
 template <class Lock>
 std::uint64_t run_on_fibers(Lock& lock, shared_run& s, const contention& c) {
   jiffy::runtime rt({.workers = c.workers, .preempt = c.preempt, .quantum = c.quantum});
-  pin_workers(rt, c.pin_cpu);
+  pin_workers(rt, c);
   s.pace = pacing_for(c.preempt);
   std::vector<jiffy::fiber> fibers;
   for (unsigned i = 0; i < c.contenders; ++i)
@@ -366,6 +385,8 @@ inline result collect(const shared_run& s, const contention& c, double seconds) 
   r.seconds = seconds;
   histogram acquire, handoff;
   for (const contender_slot& slot : s.slots) {
+    r.cpu_requested.push_back(requested_cpu(c, static_cast<unsigned>(r.per_contender.size())));
+    r.cpu_start.push_back(slot.cpu_start), r.cpu_end.push_back(slot.cpu_end);
     r.per_contender.push_back(slot.acquisitions);
     r.achieved_cs_ns.push_back(mean_ns(slot.cs_ticks, slot.acquisitions));
     r.achieved_gap_ns.push_back(mean_ns(slot.gap_ticks, slot.gaps));
@@ -374,35 +395,12 @@ inline result collect(const shared_run& s, const contention& c, double seconds) 
     acquire.merge(slot.acquire);
     handoff.merge(slot.handoff);
   }
+  for (const protected_line& l : s.lines) r.cs_line_writes += l.writes;
   r.throughput = seconds > 0 ? static_cast<double>(r.acquisitions) / seconds : 0;
   r.spread = spread_of(r.per_contender);
   r.acquire = summarise(acquire);
   r.handoff = summarise(handoff);
   return r;
-}
-
-template <class Handle>
-[[gnu::noinline]] void lock_unlock_pairs(Handle& h, std::uint64_t n) {
-  if constexpr (requires { h.lock_unlock_loop(n); }) {
-    h.lock_unlock_loop(n);
-  } else {
-    for (std::uint64_t i = 0; i < n; ++i) {
-      h.lock();
-      h.unlock();
-    }
-  }
-}
-
-// glibc skips atomic instructions in its locks while a process has never
-// started a second thread (__libc_single_threaded); a program that contends
-// for locks has. Start and join one, once, so std::mutex and pthread locks
-// are measured as such a program sees them.
-inline void leave_single_threaded_mode() {
-  static const bool done = [] {
-    std::thread([] {}).join();
-    return true;
-  }();
-  (void)done;
 }
 
 }  // namespace detail
@@ -414,6 +412,7 @@ template <class Lock>
 result measure(Lock& lock, const contention& c) {
   auto s = std::make_unique<detail::shared_run>();
   s->slots.resize(c.contenders);
+  s->lines.resize(c.cs_lines);
   s->cs_rounds = burn_rounds_for(c.cs_ns);
   s->gap_rounds = burn_rounds_for(c.gap_ns);
   ticks_per_ns();  // calibrate before the clock starts
@@ -439,36 +438,6 @@ result measure(const contention& c) {
   return measure(p->lock, c);
 }
 
-// lock()+unlock() pairs on one thread for about `budget` (at least 5 batches).
-template <class Lock>
-uncontended_result measure_uncontended(Lock& lock, std::chrono::milliseconds budget = std::chrono::milliseconds(100)) {
-  constexpr std::uint64_t batch = 10000;
-  detail::leave_single_threaded_mode();
-  auto h = detail::make_handle(lock);
-  detail::lock_unlock_pairs(h, batch);  // warm up
-  std::vector<double> per_pair;
-  std::uint64_t until =
-      bench::ticks_stop() + static_cast<std::uint64_t>(static_cast<double>(budget.count()) * 1e6 * ticks_per_ns());
-  while (per_pair.size() < 5 || bench::ticks_stop() < until) {
-    std::uint64_t t0 = bench::ticks_start();
-    detail::lock_unlock_pairs(h, batch);
-    per_pair.push_back(static_cast<double>(bench::ticks_stop() - t0) / batch);
-  }
-  uncontended_result r;
-  r.pairs = per_pair.size() * batch;
-  r.ticks_best = *std::min_element(per_pair.begin(), per_pair.end());
-  r.ticks_median = bench::median(per_pair);
-  r.ns_best = to_ns(r.ticks_best);
-  r.ns_median = to_ns(r.ticks_median);
-  return r;
-}
-
-template <class Lock>
-uncontended_result measure_uncontended(std::chrono::milliseconds budget = std::chrono::milliseconds(100)) {
-  auto p = std::make_unique<detail::padded<Lock>>();
-  return measure_uncontended(p->lock, budget);
-}
-
 // The size to report for a lock: sizeof, or what lockbench_size() says.
 template <class Lock>
 std::size_t lock_size() {
@@ -490,3 +459,5 @@ inline void print(const uncontended_result& r, const char* name, std::FILE* out 
 }
 
 }  // namespace lockbench
+
+#include "lockbench_uncontended.hpp"  // measure_uncontended()

@@ -2,7 +2,12 @@
 // --help, and the checks of every value (bench/support/cli.hpp: a bad one
 // is named on stderr and the exit status is 2).
 #include "lockbench_tool.hpp"
+#include "support/cpu_topology.hpp"
+#include "support/pinning.hpp"
 #include "support/preempt_modes.hpp"
+
+#include <algorithm>
+#include <sched.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -35,6 +40,14 @@ Scenarios (presets; the options below override their values):
   lock-holder-preemption  1 worker, full preemption (200 us quantum), 4 fibers,
                           3 us critical section, 10 us between acquisitions:
                           integrated against holder-preemptible spinlocks
+  line-move               the cost of moving the lock's cache line: one
+                          uncontended lock() on CPU A (the first of --cpus,
+                          else --pin-cpu, else the first allowed CPU) timed
+                          after CPU A, then CPU B (--from-cpu; default: the
+                          first allowed CPU on another core) took and
+                          released the lock last (as libslock and SSYNC
+                          measure it); median and best of >= 1000 samples
+                          per row, and the moved row less the same-CPU row
   all                     all of the above, one after another
   custom                  (the default) a sweep built from the options alone:
                           --threads and/or --fibers; plain threads 1..2x cores
@@ -53,6 +66,9 @@ Options (LIST: comma-separated values or ranges, e.g. 1,2,4 or 1-4):
   --quantum-us N        fibers: the runtime's quantum in us (>= 50; default 1000)
   --cs-ns LIST          busy work inside the critical section, ns (default: the
                         preset's; 50 for threads, fibers and custom)
+  --cs-lines L          each critical section also writes L cache lines (64
+                        bytes apart, shared by all contenders: the data the
+                        lock protects, which moves with it); default 0
   --gap-ns LIST         busy work between a release and the next lock(), ns
                         (default: the preset's; 200 for threads, fibers, custom)
   --ms N                duration of each measurement in ms (for uncontended: the
@@ -84,13 +100,45 @@ Options (LIST: comma-separated values or ranges, e.g. 1,2,4 or 1-4):
                         spinning included), with these counters beside them
   --pin-cpu N           run every contender thread (or worker) on CPU N only
                         (convoy pins to CPU 0); -1: no pinning
+  --cpus LIST           pin contender thread i (on fibers: worker i) to the
+                        i-th CPU of LIST (e.g. 1,0 or 0-3); with more
+                        contenders than CPUs listed the list wraps round
+                        (contender i takes CPU i mod its length). Every CPU
+                        must be in the process's affinity mask
+  --placement NAME      pin contenders (or workers) to the allowed CPUs in
+                        an order read from /sys/devices/system/cpu/cpu*/
+                        topology (package, core_id; siblings share both),
+                        wrapping round as --cpus does:
+                          compact     the SMT siblings of a core, then the
+                                      next core of that package, then the
+                                      next package
+                          core-first  one per core of a package, then the
+                                      siblings of that package's cores, then
+                                      the next package
+                          smt-first   a core's siblings together, cores
+                                      alternating between packages
+                          spread      one per core, alternating between
+                                      packages; siblings last
+                        (with one package and no SMT, as on a small VM, all
+                        four are CPU number order). --cpus, --placement and
+                        --pin-cpu exclude each other. Each contender's CPU
+                        is sampled (sched_getcpu) as its measurement begins
+                        and as it stops: --json lists them per contender
+                        (cpu_requested, cpu_start, cpu_end), and a contender
+                        found elsewhere than asked is reported on stderr
+  --from-cpu N          line-move: the CPU that writes the lock's line
   --csv                 CSV on stdout (one header line, one line per measurement)
   --json                JSON on stdout: every figure, each contender's achieved
                         critical section and gap, the command line, the seed,
                         and the machine and build ("environment", below)
-  --svg FILE            also write an SVG plot of throughput against contenders,
-                        one line per lock (and per configuration when several)
-  --svg-log             give that plot a logarithmic y axis (fair spinlocks on
+  --svg FILE            also write an SVG plot against contenders in two panels,
+                        throughput and p99 acquisition latency (log scale),
+                        one line per lock (and per configuration when
+                        several); with --repeat the lines are the medians
+                        and a shaded band around each is its 95% confidence
+                        interval (N >= 6 for 95%; fewer: [min, max])
+  --svg-title TEXT      the plot's title (default: lockbench SCENARIO)
+  --svg-log             give the throughput panel a logarithmic y axis (fair spinlocks on
                         oversubscribed cores fall by orders of magnitude)
   --progress            show progress on stderr even when it is not a terminal
   --quiet               no progress and no notes on stderr
@@ -138,8 +186,9 @@ JSON) when the governor is not `performance`, turbo is on, other processes
 kept the CPUs more than 10% busy, or steal exceeded 5%: lock figures taken
 then are disturbed.
 
-Exit status: 0 on success, 2 on a bad argument, 1 when a file cannot be
-written, 3 when a lock let two contenders in at once.
+Exit status: 0 on success, 2 on a bad argument (a CPU list or placement
+included), 1 when a file cannot be written, 3 when a lock let two
+contenders in at once.
 )";
 
 using bench::cli::args;
@@ -213,7 +262,31 @@ std::vector<std::string> counter_names(args& a) {
 }
 
 const char* const scenario_names[] = {
-    "uncontended", "threads", "fibers", "critical-section", "gap", "convoy", "lock-holder-preemption", "all", "custom"};
+    "uncontended", "threads", "fibers", "critical-section", "gap", "convoy", "lock-holder-preemption",
+    "line-move",   "all",     "custom"};
+
+// A CPU this process may run on, or exit 2 naming it.
+int allowed_cpu(const args& a, std::int64_t cpu) {
+  std::vector<int> allowed = bench::allowed_cpus();
+  if (std::find(allowed.begin(), allowed.end(), cpu) != allowed.end()) return static_cast<int>(cpu);
+  std::string why = a.name();  // appended: GCC 12's false -Wrestrict (see contenders_label)
+  why.append(": CPU ").append(std::to_string(cpu)).append(" is not one this process may run on (its affinity mask: ");
+  for (std::size_t i = 0; i < allowed.size(); ++i) why.append(i ? "," : "").append(std::to_string(allowed[i]));
+  a.fail(why.append(")"));
+}
+
+const char* const placement_names[] = {"compact", "core-first", "smt-first", "spread"};
+
+// Where contenders run, from --cpus, --placement and --pin-cpu: one of them.
+void check_placement(const args& a, const options& o) {
+  int given = (o.cpus && o.placement.empty()) + !o.placement.empty() + o.pin_cpu.has_value();
+  if (given > 1) a.fail("--cpus, --placement and --pin-cpu each say where contenders run: give one of them");
+  if (o.from_cpu && o.scenario != "line-move") a.fail("--from-cpu applies to --scenario line-move only");
+  int on = -1, from = -1;
+  if (o.from_cpu) line_move_cpus(o, on, from);
+  if (o.from_cpu && *o.from_cpu == on)
+    a.fail("--from-cpu: " + std::to_string(on) + " is the CPU line-move measures on; give another");
+}
 
 std::chrono::milliseconds seconds(args& a) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(a.number(0.001, 600) * 1000 + 0.5));
@@ -243,6 +316,22 @@ std::string command_line_of(int argc, char** argv) {
 
 }  // namespace
 
+// --cpus: whole numbers or ranges, each a CPU this process may run on.
+std::vector<int> cpu_list(args& a) {
+  std::vector<int> v;
+  for (std::int64_t cpu : int_list(a, 0, CPU_SETSIZE - 1)) v.push_back(allowed_cpu(a, cpu));
+  return v;
+}
+
+// --placement: the allowed CPUs in that placement's order.
+std::vector<int> placement_cpus(args& a, std::string& name) {
+  std::size_t i = a.choice(placement_names);
+  name = placement_names[i];
+  const bench::placement how[] = {bench::placement::compact, bench::placement::core_first, bench::placement::smt_first,
+                                  bench::placement::spread};
+  return bench::placement_order(how[i], bench::allowed_cpus());
+}
+
 options parse_args(int argc, char** argv) {
   options o;
   args a(argc, argv, kSynopsis, kHelp);
@@ -263,6 +352,8 @@ options parse_args(int argc, char** argv) {
       o.quantum = std::chrono::microseconds(a.integer(50, 10000000));
     else if (a.is("--cs-ns"))
       o.cs = int_list(a, 0, 100000000);
+    else if (a.is("--cs-lines"))
+      o.cs_lines = static_cast<unsigned>(a.integer(0, 65536));
     else if (a.is("--gap-ns"))
       o.gap = int_list(a, 0, 100000000);
     else if (a.is("--ms"))
@@ -271,8 +362,16 @@ options parse_args(int argc, char** argv) {
       o.duration = seconds(a);
     else if (a.is("--pin-cpu"))
       o.pin_cpu = static_cast<int>(a.integer(-1, lockbench::cores() - 1));
+    else if (a.is("--cpus"))
+      o.cpus = cpu_list(a);
+    else if (a.is("--placement"))
+      o.cpus = placement_cpus(a, o.placement);
+    else if (a.is("--from-cpu"))
+      o.from_cpu = allowed_cpu(a, a.integer(0, CPU_SETSIZE - 1));
     else if (a.is("--svg"))
       o.svg = a.text();
+    else if (a.is("--svg-title"))
+      o.svg_title = a.text();
     else if (a.is("--csv"))
       o.out = bench::output_format::csv;
     else if (a.is("--json"))
@@ -295,6 +394,7 @@ options parse_args(int argc, char** argv) {
       a.unknown();
   }
   if (std::string why = inapplicable_option(o); !why.empty()) a.fail(why);
+  check_placement(a, o);
   if (!o.seed) o.seed = std::random_device{}() | 1;
   o.command_line = command_line_of(argc, argv);
   return o;

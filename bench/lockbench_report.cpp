@@ -48,6 +48,11 @@ std::string contenders_label(const lockbench::contention& c) {
     if (c.preempt != jiffy::preempt_mode::none) s.append(" ").append(std::to_string(c.quantum.count())).append("us");
   }
   if (c.pin_cpu >= 0) s.append("@cpu").append(std::to_string(c.pin_cpu));
+  if (c.pin_cpu < 0 && !c.cpus.empty()) {
+    s.append("@cpu");
+    unsigned n = std::min<unsigned>(c.fibers ? c.workers : c.contenders, static_cast<unsigned>(c.cpus.size()));
+    for (unsigned i = 0; i < n; ++i) s.append(i ? "," : "").append(std::to_string(c.cpus[i]));
+  }
   return s;
 }
 
@@ -96,6 +101,31 @@ void print_uncontended_table(const std::vector<const row*>& rows) {
       "ns best: the fastest batch of 10,000 pairs; - empty: the same with the harness's own cost (the `empty` row, "
       "%.2f ns) subtracted\n",
       rows.front()->harness_ns);
+  print_repeat_note(rows);
+}
+
+// Two rows per lock: measured on one CPU after that CPU, then another, wrote
+// the lock's line; the second says what moving the line cost.
+void print_line_move_table(const std::vector<const row*>& rows) {
+  bool ci = repeated(rows);
+  std::printf("%-17s %-20s %10s %s%10s %12s %14s\n", "lock", "line written last", "ns median",
+              ci ? "         95% CI" : "", "ns best", "ticks median", "moved - same");
+  const row* same = nullptr;
+  for (const row* r : rows) {
+    bool here = r->line_from == r->line_on;
+    if (here) same = r;
+    std::string who = "CPU ";  // appended: GCC 12's false -Wrestrict (see contenders_label)
+    who.append(std::to_string(r->line_from)).append(here ? " (same CPU)" : "");
+    std::printf("%-17s %-20s %10.2f ", r->lock->name, who.c_str(), r->u.ns_best);
+    if (ci) std::printf("%15s", interval(r->headline, ns2).c_str());
+    std::printf("%10.2f %12.1f", r->u.ns_median, r->u.ticks_median);
+    if (!here && same && same->lock == r->lock) std::printf(" %+11.2f ns", r->u.ns_median - same->u.ns_median);
+    std::printf("\n");
+  }
+  std::printf(
+      "ns: one lock() each, timed with the counter reads around it (their cost is in both rows alike); median and "
+      "best of %llu samples; moved - same: the medians' difference\n",
+      static_cast<unsigned long long>(rows.front()->u.pairs));
   print_repeat_note(rows);
 }
 
@@ -190,7 +220,9 @@ void print_cost_table(const std::vector<const row*>& rows, const std::vector<std
 void print_section(const std::string& title, const std::vector<const row*>& rows,
                    const std::vector<std::string>& counters) {
   std::printf("\n== %s ==\n", title.c_str());
-  if (rows.front()->uncontended) {
+  if (rows.front()->line_from >= 0) {
+    print_line_move_table(rows);
+  } else if (rows.front()->uncontended) {
     print_uncontended_table(rows);
     if (rows.front()->scenario == "uncontended") print_uncontended_targets(rows);
   } else {
@@ -246,15 +278,18 @@ void print_csv(const std::vector<row>& rows, const std::vector<std::string>& cou
       "handoff_p99_ns,handoff_p999_ns,handoff_max_ns,preemptions,uncontended_ns_best,uncontended_ns_median,"
       "uncontended_ticks_best,violations,per_contender,runs,throughput_ci_lo,throughput_ci_hi,acq_p99_ci_lo,"
       "acq_p99_ci_hi,uncontended_ns_best_ci_lo,uncontended_ns_best_ci_hi,uncontended_ns_minus_empty,achieved_cs_ns,"
-      "achieved_gap_ns,cpu_ns_per_acquisition,overhead_ns");
+      "achieved_gap_ns,cpu_ns_per_acquisition,overhead_ns,line_from_cpu,cs_lines");
   for (const std::string& name : counters) std::printf(",per_acquisition_%s", name.c_str());
   std::printf("\n");
   for (const row& r : rows) {
     std::printf("%s,%s,%zu,", r.scenario.c_str(), r.lock->name, r.size);
     if (r.uncontended) {
-      std::printf("uncontended,1,,,,,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f,,,,", r.u.ns_best,
-                  r.u.ns_median, r.u.ticks_best, r.headline.n, r.headline.lo, r.headline.hi,
-                  r.u.ns_best - r.harness_ns);
+      // line-move rows: kind line-move, pin_cpu the CPU measured on, line_from_cpu the line's writer.
+      bool moved = r.line_from >= 0;
+      std::string on = moved ? std::to_string(r.line_on) : "", from = moved ? std::to_string(r.line_from) : "";
+      std::printf("%s,1,,,,%s,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f,,,,,%s,",
+                  moved ? "line-move" : "uncontended", on.c_str(), r.u.ns_best, r.u.ns_median, r.u.ticks_best,
+                  r.headline.n, r.headline.lo, r.headline.hi, r.u.ns_best - r.harness_ns, from.c_str());
       std::printf("%s\n", std::string(counters.size(), ',').c_str());
       continue;
     }
@@ -277,6 +312,7 @@ void print_csv(const std::vector<row>& rows, const std::vector<std::string>& cou
         static_cast<unsigned long long>(x.violations), per.c_str(), r.headline.n, r.headline.lo, r.headline.hi,
         r.acquire_p99.lo, r.acquire_p99.hi, mean_of(x.achieved_cs_ns), mean_of(x.achieved_gap_ns),
         x.cpu_ns_per_acquisition, x.overhead_ns);
+    std::printf(",,%u", c.cs_lines);  // line_from_cpu, cs_lines
     for (double v : r.counters) std::printf(std::isnan(v) ? "," : ",%.4f", v);
     std::printf("\n");
   }
@@ -382,6 +418,12 @@ void json_environment(const environment& e) {
   std::printf("}}");
 }
 
+void json_ints(const char* name, const std::vector<int>& v) {
+  std::printf(", \"%s\": [", name);
+  for (std::size_t i = 0; i < v.size(); ++i) std::printf("%s%d", i ? ", " : "", v[i]);
+  std::printf("]");
+}
+
 void json_contended(const lockbench::result& x) {
   const lockbench::contention& c = x.config;
   std::printf(", \"kind\": \"%s\", \"contenders\": %u", c.fibers ? "fibers" : "threads", c.contenders);
@@ -398,6 +440,12 @@ void json_contended(const lockbench::result& x) {
   for (std::size_t i = 0; i < x.per_contender.size(); ++i)
     std::printf("%s%llu", i ? ", " : "", static_cast<unsigned long long>(x.per_contender[i]));
   std::printf("]");
+  std::printf(", \"cs_lines\": %u, \"cs_line_writes\": %llu", c.cs_lines,
+              static_cast<unsigned long long>(x.cs_line_writes));
+  json_ints("cpus", c.pin_cpu >= 0 ? std::vector<int>{} : c.cpus);
+  json_ints("cpu_requested", x.cpu_requested);
+  json_ints("cpu_start", x.cpu_start);
+  json_ints("cpu_end", x.cpu_end);
   json_numbers("achieved_cs_ns", x.achieved_cs_ns);
   json_numbers("achieved_gap_ns", x.achieved_gap_ns);
   std::printf(", \"cpu_ns_per_acquisition\": %.1f, \"overhead_ns\": %.1f", x.cpu_ns_per_acquisition, x.overhead_ns);
@@ -419,11 +467,14 @@ void print_json(const std::vector<row>& rows, const options& o, const environmen
     const row& r = rows[i];
     std::printf("%s\n  {\"scenario\": \"%s\", \"lock\": \"%s\", \"type\": \"%s\", \"size\": %zu", i ? "," : "",
                 r.scenario.c_str(), r.lock->name, r.lock->type, r.size);
+    if (r.line_from >= 0)
+      std::printf(", \"kind\": \"line-move\", \"on_cpu\": %d, \"from_cpu\": %d", r.line_on, r.line_from);
     if (r.uncontended)
       std::printf(
-          ", \"kind\": \"uncontended\", \"ns_best\": %.3f, \"ns_median\": %.3f, \"ticks_best\": %.2f, "
+          "%s, \"ns_best\": %.3f, \"ns_median\": %.3f, \"ticks_best\": %.2f, "
           "\"ticks_median\": %.2f, \"pairs\": %llu",
-          r.u.ns_best, r.u.ns_median, r.u.ticks_best, r.u.ticks_median, static_cast<unsigned long long>(r.u.pairs));
+          r.line_from >= 0 ? "" : ", \"kind\": \"uncontended\"", r.u.ns_best, r.u.ns_median, r.u.ticks_best,
+          r.u.ticks_median, static_cast<unsigned long long>(r.u.pairs));
     else
       json_contended(r.r);
     json_counters(r, o.counters);

@@ -105,6 +105,21 @@ sweep lock_holder_preemption_sweep() {
   return s;
 }
 
+// The cost of moving the lock's line: the classic locks and the baselines
+// (fetch_add: one atomic instruction on a moved line).
+sweep line_move_sweep(const options& o) {
+  sweep s{.scenario = "line-move", .title = "line-move: one uncontended lock() on CPU "};
+  s.locks = {"spinlock", "ticket", "mcs", "ck_fas", "ck_ticket", "ck_mcs", "clh", "pthread_spin", "std_mutex"};
+  s.uncontended = true;
+  s.line_move = true;
+  s.counts = {1};
+  s.duration = std::chrono::milliseconds(50);
+  line_move_cpus(o, s.on, s.from);
+  s.title.append(std::to_string(s.on)).append(", the lock's line last written on that CPU or on CPU ");
+  s.title.append(std::to_string(s.from));
+  return s;
+}
+
 std::vector<sweep> custom_sweeps(const options& o) {
   std::vector<sweep> v;
   if (o.threads || !o.fibers) {
@@ -131,11 +146,13 @@ std::vector<sweep> preset(const std::string& name, const options& o) {
   if (name == "gap") return {gap_sweep()};
   if (name == "convoy") return convoy_sweeps();
   if (name == "lock-holder-preemption") return {lock_holder_preemption_sweep()};
+  if (name == "line-move") return {line_move_sweep(o)};
   if (name == "all") {
     std::vector<sweep> v = {uncontended_sweep(), threads_sweep(), fibers_sweep(), critical_section_sweep(),
                             gap_sweep()};
     for (sweep& s : convoy_sweeps()) v.push_back(s);
     v.push_back(lock_holder_preemption_sweep());
+    v.push_back(line_move_sweep(o));
     return v;
   }
   return custom_sweeps(o);
@@ -150,8 +167,13 @@ void apply_overrides(sweep& s, const options& o) {
   if (o.quantum && s.fibers) s.quantum = *o.quantum;
   if (o.cs) s.cs = *o.cs;
   if (o.gap) s.gap = *o.gap;
+  if (o.cs_lines && !s.uncontended) {
+    s.cs_lines = *o.cs_lines;
+    s.title.append(", ").append(std::to_string(s.cs_lines)).append(" cache lines written per critical section");
+  }
   if (o.duration) s.duration = *o.duration;
   if (o.pin_cpu) s.pin_cpu = *o.pin_cpu;
+  if (o.cpus) s.cpus = *o.cpus;
 }
 
 // Notes on stderr, each said once.
@@ -227,6 +249,17 @@ bool runs_contended(const lock_entry* e, unsigned count, notes& n) {
 std::vector<point> expand(const sweep& s, notes& n) {
   std::vector<point> out;
   std::vector<const lock_entry*> locks = resolve_locks(s, n);
+  if (s.line_move) {
+    if (s.from < 0)
+      n.say(std::string("line-move: this process may run on CPU ")
+                .append(std::to_string(s.on))
+                .append(" only: no line to move"));
+    for (const lock_entry* e : with_baselines(locks))
+      for (int from : {s.on, s.from})
+        if (from >= 0)
+          out.push_back({&s, e, lockbench::contention{.contenders = 1, .duration = s.duration, .pin_cpu = s.on}, from});
+    return out;
+  }
   if (s.uncontended) {
     for (const lock_entry* e : with_baselines(locks))
       out.push_back({&s, e, lockbench::contention{.contenders = 1, .duration = s.duration}});
@@ -239,6 +272,8 @@ std::vector<point> expand(const sweep& s, notes& n) {
           if (!runs_contended(e, count, n)) continue;
           lockbench::contention c{
               .contenders = count, .cs_ns = cs, .gap_ns = gap, .duration = s.duration, .pin_cpu = s.pin_cpu};
+          c.cpus = s.cpus;
+          c.cs_lines = s.cs_lines;
           if (s.fibers)
             add_fiber_points(s, e, c, out, n);
           else

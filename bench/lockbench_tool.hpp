@@ -7,6 +7,7 @@
 //                            the locks of oneTBB, Abseil and glibc
 //   lockbench_options.cpp    the command line and --help
 //   lockbench_scenarios.cpp  the scenario presets, and the points they expand to
+//   lockbench_placement.cpp  --cpus, --placement and --from-cpu: where contenders run
 //   lockbench_repeat.cpp     --repeat: the median of a point's runs, its interval
 //   lockbench_env.cpp        the machine and build, recorded and checked
 //   lockbench_counters.cpp   --counters: perf counters per acquisition
@@ -16,6 +17,7 @@
 #pragma once
 
 #include "lockbench.hpp"
+#include "lockbench_line_move.hpp"
 #include "support/cli.hpp"
 #include "support/median_ci.hpp"
 #include "support/perf_counters.hpp"
@@ -50,6 +52,7 @@ struct lock_entry {
   std::size_t (*size)();
   uncontended_result (*uncontended)(std::chrono::milliseconds);
   result (*contended)(const contention&);
+  uncontended_result (*line_move)(int from, int on, std::chrono::milliseconds);  // lockbench_line_move.hpp
   unsigned max_contenders;  // 0: any number; else more would break it (an array lock's slots)
   bool baseline;            // not a lock (empty, fetch_add): measured uncontended only
 };
@@ -65,6 +68,7 @@ lock_entry make_entry(const char* name, const char* type, bool blocks_thread = f
           &lockbench::lock_size<Lock>,
           &lockbench::measure_uncontended<Lock>,
           &lockbench::measure<Lock>,
+          &lockbench::measure_line_move<Lock>,
           max,
           baseline};
 }
@@ -119,10 +123,14 @@ struct options {
   std::optional<std::vector<jiffy::preempt_mode>> preempts;
   std::optional<std::chrono::microseconds> quantum;
   std::optional<std::vector<std::int64_t>> cs, gap;
+  std::optional<unsigned> cs_lines;  // cache lines written in each critical section
   std::optional<std::chrono::milliseconds> duration;
   std::optional<int> pin_cpu;
+  std::optional<std::vector<int>> cpus;  // --cpus, or --placement's order of the allowed CPUs
+  std::string placement;                 // --placement's name ("" if not given)
+  std::optional<int> from_cpu;           // line-move: the CPU that writes the lock's line
   bench::output_format out = bench::output_format::text;
-  std::string svg;
+  std::string svg, svg_title;  // --svg FILE and --svg-title TEXT
   bool svg_log = false, progress = false, quiet = false;
   std::vector<std::string> counters;  // perf counters to count per acquisition (--counters)
   unsigned repeat = 1;                // runs of each point
@@ -148,8 +156,14 @@ struct sweep {
   std::vector<jiffy::preempt_mode> preempts{jiffy::preempt_mode::none};
   std::chrono::microseconds quantum{1000};
   std::vector<std::int64_t> cs{50}, gap{200};
+  unsigned cs_lines = 0;
   std::chrono::milliseconds duration{50};
   int pin_cpu = -1;
+  std::vector<int> cpus{};  // per contender thread (or worker), wrapping round
+  // line-move: each lock measured on CPU `on` after CPU `on`, then CPU
+  // `from`, wrote its line (lockbench_line_move.hpp).
+  bool line_move = false;
+  int on = -1, from = -1;
 };
 
 // A measurement point of a sweep: one lockbench::measure() run.
@@ -157,6 +171,7 @@ struct point {
   const sweep* from;
   const lock_entry* lock;
   contention c;
+  int line_from = -1;  // line-move: the CPU that wrote the line last (c.pin_cpu measures)
 };
 
 // The scenario's sweeps with the options' overrides applied.
@@ -165,6 +180,14 @@ std::vector<sweep> plan(const options& o);
 // Why an option given does not apply to the scenario (--fibers to one that
 // runs no fibers...); empty if all do.
 std::string inapplicable_option(const options& o);
+
+// lockbench_placement.cpp: --cpus LIST and --placement NAME, checked
+// against the affinity mask (exit 2 naming a bad one); and where
+// line-move measures (on) and from where it moves the line (from), -1 for
+// none (a note on stderr says why).
+std::vector<int> cpu_list(bench::cli::args& a);
+std::vector<int> placement_cpus(bench::cli::args& a, std::string& name);
+void line_move_cpus(const options& o, int& on, int& from);
 
 // Every point of the sweeps, in order. Locks that were not built or cannot
 // run in a configuration are skipped, with a note on stderr unless `quiet`.
@@ -182,6 +205,7 @@ struct row {
   const lock_entry* lock = nullptr;
   std::size_t size = 0;
   bool uncontended = false;
+  int line_on = -1, line_from = -1;  // line-move rows: where measured, who wrote the line last
   uncontended_result u{};
   result r{};
   std::vector<uncontended_result> u_runs{};
@@ -227,6 +251,9 @@ void print_csv(const std::vector<row>& rows, const std::vector<std::string>& cou
 void print_json(const std::vector<row>& rows, const options& o, const environment& env);
 // Reports every lock that let two contenders in at once; true if any did.
 bool report_violations(const std::vector<row>& rows);
+// Says on stderr, for each contended row where a contender's CPU at the
+// start or end of its measurement was not the one it asked for.
+void report_misplaced(const std::vector<row>& rows);
 // false if the file could not be written (errno says why).
 bool write_svg(const std::string& path, const std::vector<row>& rows, const std::string& title, bool log);
 

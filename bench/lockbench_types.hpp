@@ -32,11 +32,30 @@ struct contention {
   std::chrono::microseconds quantum{1000};                  // fibers only
   std::int64_t cs_ns = 0;                                   // busy work while holding the lock
   std::int64_t gap_ns = 0;                                  // busy work between a release and the next lock()
+  unsigned cs_lines = 0;                                    // cache lines the critical section writes (shared)
   std::chrono::milliseconds duration{200};                  // measured time
   std::chrono::milliseconds warmup{-1};                     // unmeasured, first; < 0: duration / 4, at most 100 ms
   int pin_cpu = -1;                                         // >= 0: all threads (or workers) run on this CPU only
-  measure_hooks* hooks = nullptr;                           // told when the measured window opens and closes
+  // Otherwise, when not empty: thread (or worker) i runs on cpus[i % size()].
+  std::vector<int> cpus{};
+  measure_hooks* hooks = nullptr;  // told when the measured window opens and closes
 };
+
+// The CPU contender thread (or worker) i is pinned to; -1: none.
+inline int cpu_of(const contention& c, unsigned i) {
+  if (c.pin_cpu >= 0) return c.pin_cpu;
+  return c.cpus.empty() ? -1 : c.cpus[i % c.cpus.size()];
+}
+
+// The CPU a contender was asked to run on: its thread's, or for fibers the
+// one CPU all workers share (-1 when they have several: fibers move).
+inline int requested_cpu(const contention& c, unsigned i) {
+  if (!c.fibers) return cpu_of(c, i);
+  int first = cpu_of(c, 0);
+  for (unsigned w = 1; w < c.workers; ++w)
+    if (cpu_of(c, w) != first) return -1;
+  return first;
+}
 
 // Latency summary in nanoseconds.
 struct latency {
@@ -65,6 +84,14 @@ struct result {
   // acquisition; and that less the requested critical section and gap, the
   // lock's own cost in CPU time (lockhammer's "overhead"; spinning counts).
   double cpu_ns_per_acquisition = 0, overhead_ns = 0;
+  // Per contender: the CPU it was asked to run on (requested_cpu, -1 for
+  // none) and the CPUs sched_getcpu() gave as its measurement began (the
+  // first time it saw the measured window open; one that waited in lock()
+  // through all of it, as it stopped) and as it stopped.
+  std::vector<int> cpu_requested, cpu_start, cpu_end;
+  // --cs-lines: the writes the critical sections made to those lines, all
+  // lines together, warm-up included (cs_lines x critical sections run).
+  std::uint64_t cs_line_writes = 0;
 };
 
 struct uncontended_result {
