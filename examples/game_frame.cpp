@@ -198,6 +198,14 @@ int main(int argc, char** argv) {
   std::printf("audio        %zu periods of 2.67 ms, %zu missed; late p50 %.3f ms   p99 %.3f ms   max %.3f ms\n",
               audio.periods, audio.missed, examples::percentile(audio.lateness_ms, 50),
               examples::percentile(audio.lateness_ms, 99), examples::percentile(audio.lateness_ms, 100));
+  // How long fibers waited runnable before they ran (the scheduler's part of
+  // the audio lateness above; the kernel's schedstat run_delay), per class.
+  for (jiffy::sched_policy p : {jiffy::sched_policy::fifo, jiffy::sched_policy::normal}) {
+    const jiffy::run_delay_stats& d = st.run_delay_of(p);
+    std::printf("run delay    %-12s %8llu runs; waited p50 %.1f us   p99 %.1f us   max %.1f us\n",
+                jiffy::sched_policy_name(p), static_cast<unsigned long long>(d.runs), d.p50_ns / 1e3, d.p99_ns / 1e3,
+                d.max_ns / 1e3);
+  }
   std::printf("assets       %d loaded through blocking()\n", assets_loaded.load());
   std::printf("runtime      %llu fibers, %llu preemptions by signal, %llu wake-up preemptions, %llu steals\n",
               static_cast<unsigned long long>(st.fibers_spawned), static_cast<unsigned long long>(st.preemptions),
