@@ -26,6 +26,10 @@
 //    the process's CPU time per acquisition over the measured window, and
 //    that less the requested critical section and gap: the lock's cost in
 //    CPU time, spinning included (lockhammer's "overhead").
+//  * The workload (lockbench_loop.hpp, which runs the loop): K locks with a
+//    striped or random choice, a share of read-side acquisitions (rw locks,
+//    seqlock readers), try_lock() instead of lock(), random critical-section
+//    lengths and occasional long holds.
 //  * Placement: contention::pin_cpu puts every thread (or worker) on one
 //    CPU, contention::cpus thread (or worker) i on cpus[i % size]; each
 //    contender samples sched_getcpu() as it sees the measured window open
@@ -62,6 +66,7 @@
 // would then deadlock its worker, so do not measure those on fibers in `full`.
 #pragma once
 
+#include "lockbench_loop.hpp"
 #include "lockbench_types.hpp"
 #include "support/histogram.hpp"
 #include "support/percentile.hpp"
@@ -75,6 +80,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <sched.h>
 #include <thread>
@@ -92,198 +98,18 @@ namespace lockbench {
 using bench::tick_source;
 using bench::ticks_per_ns;
 
-inline double to_ns(double t) { return bench::ticks_to_ns(t); }
-
 inline unsigned cores() noexcept {
   unsigned n = std::thread::hardware_concurrency();
   return n ? n : 1;
 }
 
-// ------------------------------------------------------------ busy work ----
-
-// n rounds of a loop the compiler cannot remove or vectorise (~1 cycle each).
-[[gnu::noinline]] inline void burn(std::uint64_t n) noexcept {
-  for (std::uint64_t i = 0; i < n; ++i) asm volatile("" : "+r"(i));
-}
-
 namespace detail {
-// Rounds of burn() per nanosecond: the fastest of several trials, so that a
-// trial disturbed by another process does not inflate the work.
-inline double calibrate_burn_per_ns() {
-  constexpr std::uint64_t rounds = 200000;
-  double best = 1e300;
-  for (int trial = 0; trial < 15; ++trial) {
-    std::uint64_t t0 = bench::ticks_start();
-    burn(rounds);
-    double t = static_cast<double>(bench::ticks_stop() - t0);
-    best = std::min(best, t);
-  }
-  return static_cast<double>(rounds) / to_ns(best);
-}
-}  // namespace detail
-
-inline std::uint64_t burn_rounds_for(std::int64_t ns) {
-  static const double per_ns = detail::calibrate_burn_per_ns();
-  return ns <= 0 ? 0 : static_cast<std::uint64_t>(static_cast<double>(ns) * per_ns + 0.5);
-}
-
-// ------------------------------------------------------------ histogram ----
-
-// Acquisition and hand-off times go into a log-linear histogram (3% buckets,
-// exact maximum, nearest-rank percentiles): support/histogram.hpp.
-using bench::histogram;
-
-// ------------------------------------------------------------- plumbing ----
-
-namespace detail {
-
-// A forwarding wrapper: Clang's thread-safety analysis would flag it for
-// taking a jiffy lock (a capability) in one function and releasing it in
-// another, which is what it is for.
-template <class Lock>
-struct plain_handle {
-  Lock* l;
-  void lock() JIFFY_NO_THREAD_SAFETY_ANALYSIS { l->lock(); }
-  void unlock() JIFFY_NO_THREAD_SAFETY_ANALYSIS { l->unlock(); }
-};
-
-// Each contender's view of the lock: the lock itself, or what contender() makes.
-template <class Lock>
-auto make_handle(Lock& l) {
-  if constexpr (requires { l.contender(); })
-    return l.contender();
-  else
-    return plain_handle<Lock>{&l};
-}
-
-template <class Lock>
-std::size_t size_of(Lock& l) {
-  if constexpr (requires { l.lockbench_size(); })
-    return l.lockbench_size();
-  else
-    return sizeof(Lock);
-}
-
-template <class Lock>
-struct alignas(128) padded {
-  Lock lock;
-};
-
-// The contenders' start line and the phases of a run. Nothing is recorded
-// during the warm-up: contenders on one core start one at a time, and the
-// first to run would otherwise take the lock alone for a whole time slice.
-enum phase : int { waiting, warming_up, measuring, stopped };
-
-struct alignas(128) run_flags {
-  std::atomic<unsigned> ready{0};
-  std::atomic<int> phase{waiting};
-};
-
-// Written only by the lock's holder, read by the next: the lock orders it.
-// `holder` checks mutual exclusion: set on entry, still ours on exit (relaxed
-// atomics, so a broken lock is caught rather than being a data race).
-struct alignas(128) handoff_mark {
-  std::uint64_t released_at = 0;
-  unsigned owner = ~0u;
-  std::atomic<unsigned> holder{0};
-};
-
-struct alignas(128) contender_slot {
-  std::uint64_t acquisitions = 0;
-  std::uint64_t violations = 0;
-  std::uint64_t cs_ticks = 0, gap_ticks = 0, gaps = 0;  // achieved lengths, summed
-  int cpu_start = -1, cpu_end = -1;                     // sched_getcpu() as it saw the window open, and stopped
-  histogram acquire, handoff;
-};
-
-// How a contender lets others on its worker run between acquisitions: under
-// `none` nothing else would ever run, under `voluntary` it offers a
-// preemption point; under `full` (and on threads) the scheduler decides.
-enum class pacing { none, yield, cond_resched };
-
-// A cache line the critical sections write (--cs-lines): data the lock protects.
-struct alignas(64) protected_line {
-  std::uint64_t writes = 0;
-};
-
-struct shared_run {
-  run_flags flags;
-  handoff_mark mark;
-  std::uint64_t cs_rounds = 0, gap_rounds = 0;
-  pacing pace = pacing::none;
-  std::vector<contender_slot> slots;
-  std::vector<protected_line> lines;  // contention::cs_lines of them
-  std::chrono::steady_clock::time_point started, finished;
-  double cpu_ns = 0;  // the process's CPU time over the measured window
-};
 
 // The process's CPU time, all threads, in ns.
 inline double process_cpu_ns() noexcept {
   timespec t{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
-}
-
-inline void wait_for_go(shared_run& s, bool fiber) {
-  s.flags.ready.fetch_add(1, std::memory_order_acq_rel);
-  while (s.flags.phase.load(std::memory_order_acquire) == waiting) {
-    if (fiber)
-      jiffy::this_fiber::yield();
-    else
-      std::this_thread::yield();
-  }
-}
-
-inline void pace(pacing p) noexcept {
-  if (p == pacing::yield)
-    jiffy::this_fiber::yield();
-  else if (p == pacing::cond_resched)
-    jiffy::cond_resched();
-}
-
-// The measured loop. The time stamps around lock() and before unlock() are
-// part of every acquisition, for every lock alike. An acquisition counts when
-// its lock() began in the measuring phase.
-template <class Handle>
-void acquire_loop(Handle& h, shared_run& s, unsigned id) {
-  contender_slot& me = s.slots[id];
-  std::uint64_t n = 0;
-  std::uint64_t my_last_release = 0;
-  for (;;) {
-    int ph = s.flags.phase.load(std::memory_order_relaxed);
-    if (ph == measuring && me.cpu_start < 0) me.cpu_start = sched_getcpu();
-    if (ph == stopped) break;
-    std::uint64_t t0 = bench::ticks_start();
-    h.lock();
-    std::uint64_t t1 = bench::ticks_stop();
-    if (ph == measuring) {
-      me.acquire.add(t1 - t0);
-      if (s.mark.owner != id && s.mark.owner != ~0u && s.mark.released_at > t0) me.handoff.add(t1 - s.mark.released_at);
-      if (my_last_release) me.gap_ticks += t0 - my_last_release, ++me.gaps;
-      ++n;
-    }
-    s.mark.holder.store(id + 1, std::memory_order_relaxed);
-    for (protected_line& l : s.lines) ++l.writes;
-    burn(s.cs_rounds);
-    if (s.mark.holder.load(std::memory_order_relaxed) != id + 1) ++me.violations;
-    s.mark.owner = id;
-    s.mark.released_at = bench::ticks_stop();  // the critical section has completed
-    my_last_release = s.mark.released_at;
-    if (ph == measuring) me.cs_ticks += my_last_release - t1;
-    h.unlock();
-    burn(s.gap_rounds);
-    pace(s.pace);
-  }
-  me.cpu_end = sched_getcpu();
-  if (me.cpu_start < 0) me.cpu_start = me.cpu_end;  // it waited in lock() all the window
-  me.acquisitions = n;
-}
-
-template <class Lock>
-void contender_main(Lock& lock, shared_run& s, unsigned id, bool fiber) {
-  auto h = make_handle(lock);
-  wait_for_go(s, fiber);
-  acquire_loop(h, s, id);
 }
 
 // cpu < 0: not pinned.
@@ -315,12 +141,12 @@ void start_and_stop(shared_run& s, const contention& c, F on_measure) {
 }
 
 template <class Lock>
-void run_on_threads(Lock& lock, shared_run& s, const contention& c) {
+void run_on_threads(const std::vector<Lock*>& locks, shared_run& s, const contention& c) {
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < c.contenders; ++i)
-    threads.emplace_back([&lock, &s, &c, i] {
+    threads.emplace_back([&locks, &s, &c, i] {
       pin_this_thread(cpu_of(c, i));
-      contender_main(lock, s, i, false);
+      contender_main(locks, s, i, false);
     });
   start_and_stop(s, c, [] {});
   for (std::thread& t : threads) t.join();
@@ -340,13 +166,13 @@ inline void pin_workers(jiffy::runtime& rt, const contention& c) {
 }
 
 template <class Lock>
-std::uint64_t run_on_fibers(Lock& lock, shared_run& s, const contention& c) {
+std::uint64_t run_on_fibers(const std::vector<Lock*>& locks, shared_run& s, const contention& c) {
   jiffy::runtime rt({.workers = c.workers, .preempt = c.preempt, .quantum = c.quantum});
   pin_workers(rt, c);
   s.pace = pacing_for(c.preempt);
   std::vector<jiffy::fiber> fibers;
   for (unsigned i = 0; i < c.contenders; ++i)
-    fibers.push_back(rt.spawn([&lock, &s, i] { contender_main(lock, s, i, true); }));
+    fibers.push_back(rt.spawn([&locks, &s, i] { contender_main(locks, s, i, true); }));
   jiffy::runtime_stats before;
   start_and_stop(s, c, [&] { before = rt.stats(); });
   for (jiffy::fiber& f : fibers) f.join();
@@ -392,10 +218,13 @@ inline result collect(const shared_run& s, const contention& c, double seconds) 
     r.achieved_gap_ns.push_back(mean_ns(slot.gap_ticks, slot.gaps));
     r.acquisitions += slot.acquisitions;
     r.violations += slot.violations;
+    r.reads += slot.reads, r.read_retries += slot.read_retries;
+    r.trylock_failures += slot.trylock_failures, r.long_holds += slot.long_holds;
     acquire.merge(slot.acquire);
     handoff.merge(slot.handoff);
   }
-  for (const protected_line& l : s.lines) r.cs_line_writes += l.writes;
+  for (std::size_t i = 0; i < std::size_t{c.lock_count} * c.cs_lines; ++i)
+    r.cs_line_writes += s.lines[i].writes.load(std::memory_order_relaxed);
   r.throughput = seconds > 0 ? static_cast<double>(r.acquisitions) / seconds : 0;
   r.spread = spread_of(r.per_contender);
   r.acquire = summarise(acquire);
@@ -407,35 +236,49 @@ inline result collect(const shared_run& s, const contention& c, double seconds) 
 
 // ---------------------------------------------------------------- public ----
 
-// Contended run on an existing lock.
+// Contended run on existing locks: c.lock_count of them (each acquisition
+// takes one, as c.choice says).
 template <class Lock>
-result measure(Lock& lock, const contention& c) {
-  auto s = std::make_unique<detail::shared_run>();
-  s->slots.resize(c.contenders);
-  s->lines.resize(c.cs_lines);
+result measure(const std::vector<Lock*>& locks, const contention& c) {
+  if (locks.size() != c.lock_count || c.lock_count == 0 || c.readers_pct > 100) {
+    std::fprintf(stderr, "lockbench::measure: %zu locks given for lock_count %u (readers_pct %u)\n", locks.size(),
+                 c.lock_count, c.readers_pct);
+    std::abort();
+  }
+  auto s = std::make_unique<detail::shared_run>(c);
   s->cs_rounds = burn_rounds_for(c.cs_ns);
   s->gap_rounds = burn_rounds_for(c.gap_ns);
+  s->long_rounds = burn_rounds_for(c.long_hold_ns);
   ticks_per_ns();  // calibrate before the clock starts
   std::uint64_t preemptions = 0;
   if (c.fibers)
-    preemptions = detail::run_on_fibers(lock, *s, c);
+    preemptions = detail::run_on_fibers(locks, *s, c);
   else
-    detail::run_on_threads(lock, *s, c);
+    detail::run_on_threads(locks, *s, c);
   double seconds = std::chrono::duration<double>(s->finished - s->started).count();
   result r = detail::collect(*s, c, seconds);
   r.preemptions = preemptions;
   if (r.acquisitions) {
     r.cpu_ns_per_acquisition = s->cpu_ns / static_cast<double>(r.acquisitions);
-    r.overhead_ns = r.cpu_ns_per_acquisition - static_cast<double>(c.cs_ns + c.gap_ns);
+    r.overhead_ns = r.cpu_ns_per_acquisition - requested_cs_ns(c) - static_cast<double>(c.gap_ns);
   }
   return r;
 }
 
-// Contended run on a fresh, cache-line-aligned, default-constructed lock.
+// Contended run on one existing lock (c.lock_count must be 1).
+template <class Lock>
+result measure(Lock& lock, const contention& c) {
+  return measure<Lock>(std::vector<Lock*>{&lock}, c);
+}
+
+// Contended run on c.lock_count fresh, cache-line-aligned,
+// default-constructed locks.
 template <class Lock>
 result measure(const contention& c) {
-  auto p = std::make_unique<detail::padded<Lock>>();
-  return measure(p->lock, c);
+  std::unique_ptr<detail::padded<Lock>[]> p(new detail::padded<Lock>[c.lock_count]);
+  std::vector<Lock*> locks;
+  for (unsigned k = 0; k < c.lock_count; ++k) locks.push_back(&p[k].lock);
+  return measure<Lock>(locks, c);
 }
 
 // The size to report for a lock: sizeof, or what lockbench_size() says.

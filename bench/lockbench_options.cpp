@@ -71,6 +71,29 @@ Options (LIST: comma-separated values or ranges, e.g. 1,2,4 or 1-4):
                         lock protects, which moves with it); default 0
   --gap-ns LIST         busy work between a release and the next lock(), ns
                         (default: the preset's; 200 for threads, fibers, custom)
+
+Workload (contended points; every lock in --locks must support what is
+asked, or lockbench exits 2 naming it; a lock from a group is skipped):
+  --lock-count K        K locks (default 1), each with its own --cs-lines of
+                        data; every acquisition takes one of them
+  --lock-choice NAME    which one: striped (the default: contender i takes
+                        lock i, i+1, ... mod K in turn) or random
+  --readers P           P% of acquisitions (0-100, drawn at random) take the
+                        read side: lock_shared() on rw, hp_rw and
+                        std_shared_mutex; an optimistic read_begin()/
+                        read_retry() on seqlock and hp_seqlock (a read that
+                        saw a writer runs again: the retries are counted).
+                        Readers read the lock's lines, writers write them
+  --trylock             acquire by try_lock() (try_lock_shared()) until it
+                        succeeds, a pause between attempts; the failures are
+                        counted. Latency runs from the first attempt
+  --cs-dist NAME        the critical section's length: fixed (the default),
+                        uniform on [0, 2 x --cs-ns], or exponential with mean
+                        --cs-ns (per contender, a table of 4096 draws scaled
+                        to that exact mean, made before the run)
+  --long-hold-every N   every Nth acquisition of each contender holds the lock
+  --long-hold-us U      U us longer (locktorture's long holds; give both). The
+                        overhead figure subtracts the mean cs including them
   --ms N                duration of each measurement in ms (for uncontended: the
                         time spent per lock); every preset keeps its total to a
                         few seconds by default. Each contended measurement is
@@ -237,14 +260,16 @@ std::vector<jiffy::preempt_mode> preempt_modes(args& a) {
   return v;
 }
 
-std::vector<std::string> locks(args& a) {
+std::vector<std::string> locks(args& a, std::vector<std::string>& named) {
   std::vector<std::string> v;
+  named.clear();
   for (const std::string& name : split(a, a.text())) {
     std::vector<std::string> group = lock_group(name);
     if (!group.empty()) {
       v.insert(v.end(), group.begin(), group.end());
     } else if (find_lock(name)) {
       v.push_back(name);
+      named.push_back(name);
     } else if (std::string why = why_not_built(name); !why.empty()) {
       a.fail("--locks: " + name + " is not available: " + why);
     } else {
@@ -339,7 +364,7 @@ options parse_args(int argc, char** argv) {
     if (a.is("--scenario"))
       o.scenario = scenario_names[a.choice(scenario_names)];
     else if (a.is("--locks"))
-      o.locks = locks(a);
+      o.locks = locks(a, o.named_locks);
     else if (a.is("--threads"))
       o.threads = counts(a);
     else if (a.is("--fibers"))
@@ -390,11 +415,12 @@ options parse_args(int argc, char** argv) {
       o.seed = static_cast<std::uint64_t>(a.integer(1, INT64_MAX));
     else if (a.is("--list-locks"))
       list_locks_and_exit();
-    else
+    else if (!parse_workload_option(a, o))
       a.unknown();
   }
   if (std::string why = inapplicable_option(o); !why.empty()) a.fail(why);
   check_placement(a, o);
+  check_workload(a, o);
   if (!o.seed) o.seed = std::random_device{}() | 1;
   o.command_line = command_line_of(argc, argv);
   return o;

@@ -228,6 +228,7 @@ void print_section(const std::string& title, const std::vector<const row*>& rows
   } else {
     print_contended_table(rows);
     print_cost_table(rows, counters);
+    print_workload_table(rows);
     if (rows.front()->scenario == "lock-holder-preemption") print_lhp_targets(rows);
   }
 }
@@ -279,6 +280,7 @@ void print_csv(const std::vector<row>& rows, const std::vector<std::string>& cou
       "uncontended_ticks_best,violations,per_contender,runs,throughput_ci_lo,throughput_ci_hi,acq_p99_ci_lo,"
       "acq_p99_ci_hi,uncontended_ns_best_ci_lo,uncontended_ns_best_ci_hi,uncontended_ns_minus_empty,achieved_cs_ns,"
       "achieved_gap_ns,cpu_ns_per_acquisition,overhead_ns,line_from_cpu,cs_lines");
+  std::printf("%s", csv_workload_header());
   for (const std::string& name : counters) std::printf(",per_acquisition_%s", name.c_str());
   std::printf("\n");
   for (const row& r : rows) {
@@ -290,7 +292,7 @@ void print_csv(const std::vector<row>& rows, const std::vector<std::string>& cou
       std::printf("%s,1,,,,%s,,,,,,,,,,,,,,,,,,%.3f,%.3f,%.2f,,,%zu,,,,,%.3f,%.3f,%.3f,,,,,%s,",
                   moved ? "line-move" : "uncontended", on.c_str(), r.u.ns_best, r.u.ns_median, r.u.ticks_best,
                   r.headline.n, r.headline.lo, r.headline.hi, r.u.ns_best - r.harness_ns, from.c_str());
-      std::printf("%s\n", std::string(counters.size(), ',').c_str());
+      std::printf("%s\n", std::string(counters.size() + 12, ',').c_str());  // the workload's 12, the counters
       continue;
     }
     const lockbench::result& x = r.r;
@@ -313,6 +315,7 @@ void print_csv(const std::vector<row>& rows, const std::vector<std::string>& cou
         r.acquire_p99.lo, r.acquire_p99.hi, mean_of(x.achieved_cs_ns), mean_of(x.achieved_gap_ns),
         x.cpu_ns_per_acquisition, x.overhead_ns);
     std::printf(",,%u", c.cs_lines);  // line_from_cpu, cs_lines
+    csv_workload(x);
     for (double v : r.counters) std::printf(std::isnan(v) ? "," : ",%.4f", v);
     std::printf("\n");
   }
@@ -442,6 +445,7 @@ void json_contended(const lockbench::result& x) {
   std::printf("]");
   std::printf(", \"cs_lines\": %u, \"cs_line_writes\": %llu", c.cs_lines,
               static_cast<unsigned long long>(x.cs_line_writes));
+  json_workload(x);
   json_ints("cpus", c.pin_cpu >= 0 ? std::vector<int>{} : c.cpus);
   json_ints("cpu_requested", x.cpu_requested);
   json_ints("cpu_start", x.cpu_start);

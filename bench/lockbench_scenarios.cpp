@@ -171,6 +171,11 @@ void apply_overrides(sweep& s, const options& o) {
     s.cs_lines = *o.cs_lines;
     s.title.append(", ").append(std::to_string(s.cs_lines)).append(" cache lines written per critical section");
   }
+  if (!s.uncontended && !s.line_move) {
+    s.work = o.work;
+    s.seed = o.seed;
+    s.title.append(workload_title(s.work));
+  }
   if (o.duration) s.duration = *o.duration;
   if (o.pin_cpu) s.pin_cpu = *o.pin_cpu;
   if (o.cpus) s.cpus = *o.cpus;
@@ -233,9 +238,13 @@ std::vector<const lock_entry*> with_baselines(std::vector<const lock_entry*> v) 
 }
 
 // Whether a contended point can run this lock; says why not once.
-bool runs_contended(const lock_entry* e, unsigned count, notes& n) {
+bool runs_contended(const sweep& s, const lock_entry* e, unsigned count, notes& n) {
   if (e->baseline) {
     n.say(std::string(e->name) + " is a baseline, not a lock: measured uncontended only");
+    return false;
+  }
+  if (std::string why = why_not_workload(*e, s); !why.empty()) {
+    n.say(std::string(e->name) + " skipped: " + why);
     return false;
   }
   if (e->max_contenders && count > e->max_contenders) {
@@ -269,11 +278,12 @@ std::vector<point> expand(const sweep& s, notes& n) {
     for (std::int64_t cs : s.cs)
       for (std::int64_t gap : s.gap)
         for (unsigned count : s.counts) {
-          if (!runs_contended(e, count, n)) continue;
+          if (!runs_contended(s, e, count, n)) continue;
           lockbench::contention c{
               .contenders = count, .cs_ns = cs, .gap_ns = gap, .duration = s.duration, .pin_cpu = s.pin_cpu};
           c.cpus = s.cpus;
           c.cs_lines = s.cs_lines;
+          apply_workload(s, c);
           if (s.fibers)
             add_fiber_points(s, e, c, out, n);
           else
@@ -309,7 +319,9 @@ std::string inapplicable_option(const options& o) {
                           check(any_fibers, o.workers.has_value(), "--workers", "fibers"),
                           check(any_fibers, o.preempts.has_value(), "--preempt", "fibers"),
                           check(any_fibers, o.quantum.has_value(), "--quantum-us", "fibers"),
-                          check(any_threads, o.threads.has_value(), "--threads", "contended plain threads")})
+                          check(any_threads, o.threads.has_value(), "--threads", "contended plain threads"),
+                          check(any_threads || any_fibers, !o.work.first_given().empty(), o.work.first_given().c_str(),
+                                "contended points")})
     if (!why.empty()) return why;
   return "";
 }

@@ -8,6 +8,8 @@
 //   lockbench_options.cpp    the command line and --help
 //   lockbench_scenarios.cpp  the scenario presets, and the points they expand to
 //   lockbench_placement.cpp  --cpus, --placement and --from-cpu: where contenders run
+//   lockbench_workload.cpp   --lock-count, --readers, --trylock, --cs-dist, long holds
+//                            (lockbench_loop.hpp runs them)
 //   lockbench_repeat.cpp     --repeat: the median of a point's runs, its interval
 //   lockbench_env.cpp        the machine and build, recorded and checked
 //   lockbench_counters.cpp   --counters: perf counters per acquisition
@@ -55,6 +57,8 @@ struct lock_entry {
   uncontended_result (*line_move)(int from, int on, std::chrono::milliseconds);  // lockbench_line_move.hpp
   unsigned max_contenders;  // 0: any number; else more would break it (an array lock's slots)
   bool baseline;            // not a lock (empty, fetch_add): measured uncontended only
+  read_side reads;          // --readers: its read side, if any
+  bool has_try_lock;        // --trylock: whether it has one
 };
 
 // The entry for Lock: its measurements, and max_contenders() if it has one.
@@ -70,7 +74,9 @@ lock_entry make_entry(const char* name, const char* type, bool blocks_thread = f
           &lockbench::measure<Lock>,
           &lockbench::measure_line_move<Lock>,
           max,
-          baseline};
+          baseline,
+          detail::read_side_of<detail::handle_of<Lock>>(),
+          detail::has_try_lock<detail::handle_of<Lock>>};
 }
 
 const std::vector<lock_entry>& all_locks();
@@ -116,9 +122,25 @@ void print_warnings(const environment& e);  // on stderr
 
 // -------------------------------------------------------------- options ----
 
+// The workload options, as given (lockbench_workload.cpp parses, checks
+// and reports them; lockbench_loop.hpp runs them).
+struct workload_options {
+  std::optional<unsigned> lock_count;                 // --lock-count K
+  std::optional<lockbench::lock_choice> choice;       // --lock-choice striped|random
+  std::optional<unsigned> readers_pct;                // --readers P
+  bool trylock = false;                               // --trylock
+  std::optional<lockbench::cs_distribution> cs_dist;  // --cs-dist fixed|uniform|exponential
+  std::optional<std::uint64_t> long_hold_every;       // --long-hold-every N
+  std::optional<std::int64_t> long_hold_ns;           // --long-hold-us U, in ns
+  // The first of them given, as on the command line ("" if none).
+  std::string first_given() const;
+};
+
 struct options {
   std::string scenario = "custom";
   std::optional<std::vector<std::string>> locks;
+  std::vector<std::string> named_locks;  // the locks --locks named one by one (not through a group)
+  workload_options work;
   std::optional<std::vector<unsigned>> threads, fibers, workers;
   std::optional<std::vector<jiffy::preempt_mode>> preempts;
   std::optional<std::chrono::microseconds> quantum;
@@ -157,6 +179,8 @@ struct sweep {
   std::chrono::microseconds quantum{1000};
   std::vector<std::int64_t> cs{50}, gap{200};
   unsigned cs_lines = 0;
+  workload_options work{};
+  std::uint64_t seed = 1;  // of the workload's random choices
   std::chrono::milliseconds duration{50};
   int pin_cpu = -1;
   std::vector<int> cpus{};  // per contender thread (or worker), wrapping round
@@ -180,6 +204,18 @@ std::vector<sweep> plan(const options& o);
 // Why an option given does not apply to the scenario (--fibers to one that
 // runs no fibers...); empty if all do.
 std::string inapplicable_option(const options& o);
+
+// lockbench_workload.cpp: the workload options. parse_workload_option()
+// takes the option `a` is at, if it is one of them (true); after all
+// options, check_workload() exits 2 naming a bad combination or a lock
+// --locks named that cannot run the workload. apply_workload() puts a
+// sweep's workload into a point's contention; why_not_workload() says why a
+// lock cannot run it (a lock from a group is skipped with that note).
+bool parse_workload_option(bench::cli::args& a, options& o);
+void check_workload(const bench::cli::args& a, const options& o);
+void apply_workload(const sweep& s, lockbench::contention& c);
+std::string why_not_workload(const lock_entry& e, const sweep& s);
+std::string workload_title(const workload_options& w);  // ", 4 locks (random), 20% readers" ("" if none)
 
 // lockbench_placement.cpp: --cpus LIST and --placement NAME, checked
 // against the affinity mask (exit 2 naming a bad one); and where
@@ -247,6 +283,13 @@ void summarise_runs(row& r);
 void attach_harness_cost(std::vector<row>& rows);
 
 void print_tables(const std::vector<row>& rows, const environment& env, const std::vector<std::string>& counters);
+// The workload's counts per row (reads, seqlock retries, try_lock failures,
+// long holds), after a contended table whose rows ran a workload option;
+// and their --json and --csv fields.
+void print_workload_table(const std::vector<const row*>& rows);
+void json_workload(const lockbench::result& x);
+const char* csv_workload_header();
+void csv_workload(const lockbench::result& x);
 void print_csv(const std::vector<row>& rows, const std::vector<std::string>& counters);
 void print_json(const std::vector<row>& rows, const options& o, const environment& env);
 // Reports every lock that let two contenders in at once; true if any did.

@@ -24,6 +24,20 @@ struct measure_hooks {
 
 // --------------------------------------------------------- configuration ----
 
+// --lock-choice: which of contention::lock_count locks an acquisition takes.
+// striped: contender i takes lock i, i+1, i+2... (mod K) in turn, so the
+// contenders spread evenly over the locks; random: a uniformly random one.
+enum class lock_choice { striped, random };
+
+// --cs-dist: the critical section's length, drawn per acquisition with mean
+// contention::cs_ns: fixed (always cs_ns), uniform on [0, 2 cs_ns],
+// exponential (memoryless: mostly short, a long tail).
+enum class cs_distribution { fixed, uniform, exponential };
+
+// A lock's read side, if any: lock_shared()/unlock_shared() (a rw lock), or
+// read_begin()/read_retry() (a seqlock's optimistic readers).
+enum class read_side { none, shared, sequence };
+
 struct contention {
   unsigned contenders = 2;  // threads, or fibers when `fibers`
   bool fibers = false;
@@ -39,7 +53,23 @@ struct contention {
   // Otherwise, when not empty: thread (or worker) i runs on cpus[i % size()].
   std::vector<int> cpus{};
   measure_hooks* hooks = nullptr;  // told when the measured window opens and closes
+  // The workload (lockbench_loop.hpp says how each is run):
+  unsigned lock_count = 1;                           // locks; each acquisition takes one of them
+  lock_choice choice = lock_choice::striped;         // which one
+  unsigned readers_pct = 0;                          // % of acquisitions on the read side (0-100)
+  bool trylock = false;                              // acquire by spinning on try_lock(), counting failures
+  cs_distribution cs_dist = cs_distribution::fixed;  // the critical section's length, mean cs_ns
+  std::uint64_t long_hold_every = 0;                 // every Nth acquisition of a contender holds longer; 0: none
+  std::int64_t long_hold_ns = 0;                     // that much longer
+  std::uint64_t seed = 1;                            // of the random choices (locks, readers, lengths)
 };
+
+// The mean critical section asked for, long holds included, in ns.
+inline double requested_cs_ns(const contention& c) {
+  double cs = static_cast<double>(c.cs_ns);
+  if (c.long_hold_every) cs += static_cast<double>(c.long_hold_ns) / static_cast<double>(c.long_hold_every);
+  return cs;
+}
 
 // The CPU contender thread (or worker) i is pinned to; -1: none.
 inline int cpu_of(const contention& c, unsigned i) {
@@ -92,6 +122,10 @@ struct result {
   // --cs-lines: the writes the critical sections made to those lines, all
   // lines together, warm-up included (cs_lines x critical sections run).
   std::uint64_t cs_line_writes = 0;
+  // The workload's own counts, over the measured window: acquisitions taken
+  // on the read side (of `acquisitions`), seqlock reads that saw a writer
+  // and ran again, try_lock() calls that failed (--trylock), and long holds.
+  std::uint64_t reads = 0, read_retries = 0, trylock_failures = 0, long_holds = 0;
 };
 
 struct uncontended_result {
