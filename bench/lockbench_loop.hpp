@@ -89,42 +89,25 @@ namespace detail {
 // A forwarding wrapper: Clang's thread-safety analysis would flag it for
 // taking a jiffy lock (a capability) in one function and releasing it in
 // another, which is what it is for. The optional sides are forwarded when
-// the lock has them.
+// the lock has them (the attribute leads where a requires-clause follows:
+// Clang 14 does not accept it between the declarator and the clause).
 template <class Lock>
 struct plain_handle {
   Lock* l;
   void lock() JIFFY_NO_THREAD_SAFETY_ANALYSIS { l->lock(); }
   void unlock() JIFFY_NO_THREAD_SAFETY_ANALYSIS { l->unlock(); }
-  bool try_lock() JIFFY_NO_THREAD_SAFETY_ANALYSIS
-    requires requires(Lock& x) { x.try_lock(); }
-  {
-    return l->try_lock();
-  }
-  void lock_shared() JIFFY_NO_THREAD_SAFETY_ANALYSIS
-    requires requires(Lock& x) { x.lock_shared(); }
-  {
-    l->lock_shared();
-  }
-  void unlock_shared() JIFFY_NO_THREAD_SAFETY_ANALYSIS
-    requires requires(Lock& x) { x.unlock_shared(); }
-  {
-    l->unlock_shared();
-  }
-  bool try_lock_shared() JIFFY_NO_THREAD_SAFETY_ANALYSIS
-    requires requires(Lock& x) { x.try_lock_shared(); }
-  {
-    return l->try_lock_shared();
-  }
-  auto read_begin() const
-    requires requires(const Lock& x) { x.read_begin(); }
-  {
-    return l->read_begin();
-  }
-  bool read_retry(std::uint32_t s) const
-    requires requires(const Lock& x) { x.read_retry(std::uint32_t{}); }
-  {
-    return l->read_retry(s);
-  }
+  JIFFY_NO_THREAD_SAFETY_ANALYSIS bool try_lock() requires requires(Lock& x) { x.try_lock(); }
+  { return l->try_lock(); }
+  JIFFY_NO_THREAD_SAFETY_ANALYSIS void lock_shared() requires requires(Lock& x) { x.lock_shared(); }
+  { l->lock_shared(); }
+  JIFFY_NO_THREAD_SAFETY_ANALYSIS void unlock_shared() requires requires(Lock& x) { x.unlock_shared(); }
+  { l->unlock_shared(); }
+  JIFFY_NO_THREAD_SAFETY_ANALYSIS bool try_lock_shared() requires requires(Lock& x) { x.try_lock_shared(); }
+  { return l->try_lock_shared(); }
+  auto read_begin() const requires requires(const Lock& x) { x.read_begin(); }
+  { return l->read_begin(); }
+  bool read_retry(std::uint32_t s) const requires requires(const Lock& x) { x.read_retry(std::uint32_t{}); }
+  { return l->read_retry(s); }
 };
 
 // Each contender's view of the lock: the lock itself, or what contender() makes.
@@ -157,7 +140,9 @@ concept has_shared_side = requires(H& h) {
   h.unlock_shared();
 };
 template <class H>
-concept has_sequence_side = requires(const H& h) { h.read_retry(h.read_begin()); };
+concept has_sequence_side = requires(const H& h) {
+  h.read_retry(h.read_begin());
+};
 
 template <class H>
 constexpr read_side read_side_of() {
@@ -247,8 +232,8 @@ struct shared_run {
   contention work;  // the configuration, as the loop reads it
   std::uint64_t cs_rounds = 0, gap_rounds = 0, long_rounds = 0;
   pacing pace = pacing::none;
-  std::unique_ptr<lock_mark[]> marks;      // work.lock_count
-  std::unique_ptr<reader_flag[]> readers;  // work.contenders
+  std::unique_ptr<lock_mark[]> marks;       // work.lock_count
+  std::unique_ptr<reader_flag[]> readers;   // work.contenders
   std::unique_ptr<protected_line[]> lines;  // work.cs_lines per lock, lock k's first at k * cs_lines
   std::vector<contender_slot> slots;
   std::chrono::steady_clock::time_point started, finished;
