@@ -112,15 +112,20 @@ std::string why_not_workload(const lock_entry& e, const sweep& s) { return why_n
 std::string workload_title(const workload_options& w) {
   std::string s;
   if (w.lock_count.value_or(1) > 1)
-    s.append(", ").append(std::to_string(*w.lock_count)).append(" locks (").append(
-        name_of(w.choice.value_or(lockbench::lock_choice::striped))).append(")");
+    s.append(", ")
+        .append(std::to_string(*w.lock_count))
+        .append(" locks (")
+        .append(name_of(w.choice.value_or(lockbench::lock_choice::striped)))
+        .append(")");
   if (w.readers_pct) s.append(", ").append(std::to_string(*w.readers_pct)).append("% readers");
   if (w.trylock) s.append(", try_lock");
   if (w.cs_dist && *w.cs_dist != lockbench::cs_distribution::fixed)
     s.append(", ").append(name_of(*w.cs_dist)).append(" critical sections");
   if (w.long_hold_every && w.long_hold_ns)
-    s.append(", every ").append(std::to_string(*w.long_hold_every)).append("th hold +").append(
-        human_time(static_cast<double>(*w.long_hold_ns)));
+    s.append(", every ")
+        .append(std::to_string(*w.long_hold_every))
+        .append("th hold +")
+        .append(human_time(static_cast<double>(*w.long_hold_ns)));
   return s;
 }
 
@@ -132,15 +137,16 @@ void print_workload_table(const std::vector<const row*>& rows) {
   }
   if (!any) return;
   std::printf("workload (per acquisition: reads share, seqlock retries per read, try_lock failures; long holds):\n");
-  std::printf("  %-16s %-27s %7s %7s %9s %11s %10s\n", "lock", "contenders", "locks", "reads", "retries",
-              "try fails", "long holds");
+  std::printf("  %-16s %-27s %7s %7s %9s %11s %10s\n", "lock", "contenders", "locks", "reads", "retries", "try fails",
+              "long holds");
   for (const row* r : rows) {
     const lockbench::result& x = r->r;
-    auto per = [](std::uint64_t n, std::uint64_t of) { return of ? static_cast<double>(n) / static_cast<double>(of) : 0.0; };
-    std::printf("  %-16s %-27s %7u %6.1f%% %9.3f %11.3f %10llu\n", r->lock->name,
-                contenders_label(x.config).c_str(), x.config.lock_count, 100 * per(x.reads, x.acquisitions),
-                per(x.read_retries, x.reads), per(x.trylock_failures, x.acquisitions),
-                static_cast<unsigned long long>(x.long_holds));
+    auto per = [](std::uint64_t n, std::uint64_t of) {
+      return of ? static_cast<double>(n) / static_cast<double>(of) : 0.0;
+    };
+    std::printf("  %-16s %-27s %7u %6.1f%% %9.3f %11.3f %10llu\n", r->lock->name, contenders_label(x.config).c_str(),
+                x.config.lock_count, 100 * per(x.reads, x.acquisitions), per(x.read_retries, x.reads),
+                per(x.trylock_failures, x.acquisitions), static_cast<unsigned long long>(x.long_holds));
   }
 }
 
