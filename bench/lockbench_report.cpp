@@ -56,6 +56,13 @@ std::string contenders_label(const lockbench::contention& c) {
   return s;
 }
 
+// The contenders column: wide enough for every row's label (at least 27).
+int contenders_width(const std::vector<const row*>& rows) {
+  std::size_t w = 27;
+  for (const row* r : rows) w = std::max(w, contenders_label(r->r.config).size());
+  return static_cast<int>(w);
+}
+
 namespace {
 
 bool repeated(const std::vector<const row*>& rows) {
@@ -131,13 +138,14 @@ void print_line_move_table(const std::vector<const row*>& rows) {
 
 void print_contended_table(const std::vector<const row*>& rows) {
   bool ci = repeated(rows);
-  std::printf("%-16s %4s %-27s %7s %7s %9s %7s %9s %9s %9s %9s %9s %9s %7s%s\n", "lock", "size", "contenders", "cs",
+  int cw = contenders_width(rows);
+  std::printf("%-16s %4s %-*s %7s %7s %9s %7s %9s %9s %9s %9s %9s %9s %7s%s\n", "lock", "size", cw, "contenders", "cs",
               "gap", "acq/s", "spread", "acq p50", "p99", "p99.9", "max", "handoff50", "handoff99", "preempt",
               ci ? "  acq/s 95% CI          p99 95% CI" : "");
   for (const row* r : rows) {
     const lockbench::result& x = r->r;
     std::string preempt = x.config.fibers ? std::to_string(x.preemptions) : "-";
-    std::printf("%-16s %4zu %-27s %7s %7s %9s %6.1f%% %9s %9s %9s %9s %9s %9s %7s", r->lock->name, r->size,
+    std::printf("%-16s %4zu %-*s %7s %7s %9s %6.1f%% %9s %9s %9s %9s %9s %9s %7s", r->lock->name, r->size, cw,
                 contenders_label(x.config).c_str(), human_time(static_cast<double>(x.config.cs_ns)).c_str(),
                 human_time(static_cast<double>(x.config.gap_ns)).c_str(), human_rate(x.throughput).c_str(),
                 100 * x.spread, human_time(x.acquire.p50).c_str(), human_time(x.acquire.p99).c_str(),
@@ -197,18 +205,19 @@ void print_lhp_targets(const std::vector<const row*>& rows) {
 void print_convoy_summary(const std::vector<const row*>& rows) {
   std::printf("mean time between acquisitions (1 / throughput):\n");
   for (const row* r : rows)
-    std::printf("  %-10s %-27s %9s\n", r->lock->name, contenders_label(r->r.config).c_str(),
+    std::printf("  %-10s %-*s %9s\n", r->lock->name, contenders_width(rows), contenders_label(r->r.config).c_str(),
                 human_time(r->r.throughput > 0 ? 1e9 / r->r.throughput : 0).c_str());
 }
 
 // CPU time per acquisition, overhead and the perf counters, per row.
 void print_cost_table(const std::vector<const row*>& rows, const std::vector<std::string>& counters) {
   std::printf("cost per acquisition (process CPU time over the window / acquisitions; overhead: less cs and gap):\n");
-  std::printf("  %-16s %-27s %10s %10s", "lock", "contenders", "cpu/acq", "overhead");
+  int cw = contenders_width(rows);
+  std::printf("  %-16s %-*s %10s %10s", "lock", cw, "contenders", "cpu/acq", "overhead");
   for (const std::string& name : counters) std::printf(" %16s", name.c_str());
   std::printf("\n");
   for (const row* r : rows) {
-    std::printf("  %-16s %-27s %10s %10s", r->lock->name, contenders_label(r->r.config).c_str(),
+    std::printf("  %-16s %-*s %10s %10s", r->lock->name, cw, contenders_label(r->r.config).c_str(),
                 human_time(r->r.cpu_ns_per_acquisition).c_str(), human_time(r->r.overhead_ns).c_str());
     for (std::size_t i = 0; i < counters.size(); ++i)
       std::printf(" %16s",

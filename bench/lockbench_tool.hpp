@@ -301,8 +301,9 @@ void report_misplaced(const std::vector<row>& rows);
 bool write_svg(const std::string& path, const std::vector<row>& rows, const std::string& title, bool log);
 
 // Formatting the report and the plot share.
-std::string human_time(double ns);                  // a duration in ns, in the unit that suits it
-std::string human_rate(double v);                   // 1.23 M, 4.5 k, 678
-std::string contenders_label(const contention& c);  // "3 threads@cpu0", "4 fibers/1w full 200us"
+std::string human_time(double ns);                          // a duration in ns, in the unit that suits it
+std::string human_rate(double v);                           // 1.23 M, 4.5 k, 678
+std::string contenders_label(const contention& c);          // "3 threads@cpu0", "4 fibers/1w full 200us"
+int contenders_width(const std::vector<const row*>& rows);  // the column that holds those labels
 
 }  // namespace lockbench::tool

@@ -137,14 +137,15 @@ void print_workload_table(const std::vector<const row*>& rows) {
   }
   if (!any) return;
   std::printf("workload (per acquisition: reads share, seqlock retries per read, try_lock failures; long holds):\n");
-  std::printf("  %-16s %-27s %7s %7s %9s %11s %10s\n", "lock", "contenders", "locks", "reads", "retries", "try fails",
-              "long holds");
+  int cw = contenders_width(rows);
+  std::printf("  %-16s %-*s %7s %7s %9s %11s %10s\n", "lock", cw, "contenders", "locks", "reads", "retries",
+              "try fails", "long holds");
   for (const row* r : rows) {
     const lockbench::result& x = r->r;
     auto per = [](std::uint64_t n, std::uint64_t of) {
       return of ? static_cast<double>(n) / static_cast<double>(of) : 0.0;
     };
-    std::printf("  %-16s %-27s %7u %6.1f%% %9.3f %11.3f %10llu\n", r->lock->name, contenders_label(x.config).c_str(),
+    std::printf("  %-16s %-*s %7u %6.1f%% %9.3f %11.3f %10llu\n", r->lock->name, cw, contenders_label(x.config).c_str(),
                 x.config.lock_count, 100 * per(x.reads, x.acquisitions), per(x.read_retries, x.reads),
                 per(x.trylock_failures, x.acquisitions), static_cast<unsigned long long>(x.long_holds));
   }
