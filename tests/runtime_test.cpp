@@ -314,15 +314,28 @@ std::vector<int> wake_order(jiffy::runtime& rt, std::chrono::microseconds spacin
   });
   return order;
 }
+
+// The order as digits ("0123456789"), so that a failure shows it.
+std::string digits(const std::vector<int>& order) {
+  std::string s;
+  for (int i : order) s += std::to_string(i);
+  return s;
+}
 }  // namespace
 
+// Under `none`, so that the worker alone fires its timers and nothing
+// preempts: under `full` the monitor fires a busy worker's timers and each
+// wake-up may preempt the fiber woken just before it — before that one has
+// recorded itself (a fair slice is timed in wall time, so a fiber the host
+// descheduled for a few ms counts as having used it), and in the middle of
+// the unsynchronised push_back (qemu under load: entries lost, heap
+// corrupted). That is the order fibers run in, not the order timers fire.
 TEST_CASE("many sleeping fibers wake in deadline order on one worker, also when their timers expire together") {
   test::watchdog wd(60s, "timers");
-  jiffy::runtime rt({.workers = 1});
-  const std::vector<int> in_order{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-  SUBCASE("deadlines apart") { CHECK(wake_order(rt, 5ms, false) == in_order); }
+  jiffy::runtime rt({.workers = 1, .preempt = jiffy::preempt_mode::none});
+  SUBCASE("deadlines apart") { CHECK(digits(wake_order(rt, 5ms, false)) == "0123456789"); }
   SUBCASE("deadlines that pass while the worker is busy, fired in one go") {
-    CHECK(wake_order(rt, 1us, true) == in_order);
+    CHECK(digits(wake_order(rt, 1us, true)) == "0123456789");
   }
 }
 
