@@ -346,6 +346,18 @@ void acquire_exclusive(H& h, bool trylock, std::uint64_t& failures) {
   h.lock();
 }
 
+// The shared side's lock_shared(), or with `trylock` its try_lock_shared().
+template <class H>
+void acquire_shared(H& h, bool trylock, std::uint64_t& failures) {
+  if constexpr (requires { h.try_lock_shared(); }) {
+    if (trylock) {
+      while (!h.try_lock_shared()) ++failures, jiffy::detail::cpu_relax();
+      return;
+    }
+  }
+  h.lock_shared();
+}
+
 // The read side of lock k: returns the time stamp taken as it entered (t1,
 // after which the section ran) and sets `released` to the end of the
 // section; the caller times and counts it like an exclusive acquisition.
@@ -356,15 +368,7 @@ std::uint64_t read_section(H& h, shared_run& s, unsigned k, unsigned id, std::ui
   protected_line* lines = &s.lines[std::size_t{k} * s.work.cs_lines];
   std::uint64_t sum = 0, t1 = 0;
   if constexpr (has_shared_side<H>) {
-    if constexpr (requires { h.try_lock_shared(); }) {
-      if (s.work.trylock) {
-        while (!h.try_lock_shared()) ++me.trylock_failures, jiffy::detail::cpu_relax();
-      } else {
-        h.lock_shared();
-      }
-    } else {
-      h.lock_shared();
-    }
+    acquire_shared(h, s.work.trylock, me.trylock_failures);
     t1 = bench::ticks_stop();
     s.readers[id].reading.store(k + 1, std::memory_order_relaxed);
     if (mark.holder.load(std::memory_order_relaxed) != 0) ++me.violations;  // a writer is inside
