@@ -254,7 +254,7 @@ class runtime {
     detail::fiber_control* fc = detail::create_fiber(rt, std::forward<F>(f), pin_to, o.stack_size);
     detail::apply_fiber_options(fc, o);
     detail::trace_spawn(rt, fc);
-    detail::make_runnable(fc, detail::ready_reason::spawned);
+    detail::make_runnable(fc, detail::ready_reason::child);
     // A new fiber that outranks its spawner runs at once (the request was
     // made by make_runnable; a fiber acts on it here).
     detail::preempt_check_resched_after_wake();

@@ -181,15 +181,16 @@ inline fiber_control* pick_in_usual_order(worker* w, runtime_core* rt, bool may_
 // A thief takes another worker's runnext only if it is still there after a
 // few microseconds: a fiber just handed a lock or a notification is about to
 // run where it is, and stealing it would turn a local hand-off into a
-// cross-core one.
+// cross-core one. The thief waits without reading the slot: its line
+// belongs to the victim, which writes it at every spawn and wake-up. (The
+// same fiber there after the wait may be a new one at a reused address;
+// taking it is still correct.)
 inline fiber_control* steal_runnext(worker* victim) noexcept {
   fiber_control* f = victim->runnext.load(std::memory_order_acquire);
   if (!f) return nullptr;
   std::int64_t until = now_ns() + 3000;
-  while (now_ns() < until) {
-    if (victim->runnext.load(std::memory_order_relaxed) != f) return nullptr;
-    cpu_relax();
-  }
+  while (now_ns() < until) cpu_relax();
+  if (victim->runnext.load(std::memory_order_relaxed) != f) return nullptr;
   if (victim->runnext.compare_exchange_strong(f, nullptr, std::memory_order_acq_rel)) return f;
   return nullptr;
 }

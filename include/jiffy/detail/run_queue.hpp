@@ -10,8 +10,14 @@
 // global queue, under a spinlock, for fibers made runnable by plain threads
 // and for a ring's overflow.
 //
-// Where a fiber goes (make_runnable).  A new fiber goes to its spawner's
-// ring and may wake an idle worker to share the work. A fiber woken by a
+// Where a fiber goes (make_runnable).  A fiber's new child (spawn) goes to
+// its spawner's `runnext` slot, as Go's newproc does, pushing what was there
+// to the ring, and may wake an idle worker to share the work: a spawner that
+// joins or waits at once runs the child where it was made (thieves leave
+// runnext alone for a few microseconds: detail/pick.hpp), and in a burst
+// every child but the last is in the ring for thieves. Other new work meant
+// to spread (parallel_for's helpers, a batch of timer or network wake-ups)
+// goes to the ring directly. A fiber woken by a
 // fiber (a mutex hand-off, a notify, a join) goes to the waker's `runnext`
 // slot and runs as soon as the waker stops: it is likely to touch what the
 // waker just wrote, and a hand-off between two fibers then costs two
@@ -107,7 +113,10 @@ inline void inbox_drain(worker* w) noexcept {
   w->home_size.store(static_cast<std::uint32_t>(w->home_queue.size()), std::memory_order_relaxed);
 }
 
-enum class ready_reason { spawned, woken };
+// Why a fiber becomes runnable, which decides where it waits (see the rules
+// above): `child`, a fiber's new child; `spawned`, new work to spread over
+// the workers; `woken`, a wake-up by a fiber (or the first of a batch).
+enum class ready_reason { spawned, child, woken };
 
 // Makes a parked or new fiber runnable. Callable from any thread.
 inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept;
@@ -184,10 +193,15 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
     return;
   }
   if (w && w->rt == rt && !w->serves_main) {  // (the main worker keeps only its own fibers)
-    if (why == ready_reason::woken) {
+    if (why != ready_reason::spawned) {
       // acq_rel: a thief that takes it must see its saved context.
       fiber_control* displaced = w->runnext.exchange(f, std::memory_order_acq_rel);
-      if (!displaced) return;  // this worker runs it as soon as the waker stops
+      if (!displaced) {
+        // A woken fiber runs as soon as the waker stops; a child may be
+        // shared if its spawner goes on (steal_runnext waits a little).
+        if (why == ready_reason::child) wake_idle_if_needed(rt);
+        return;
+      }
       f = displaced;
     }
     ring_push(w, f);
