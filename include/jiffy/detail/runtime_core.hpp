@@ -178,7 +178,6 @@ struct runtime_core {
   std::atomic<int> spinning{0};
   std::atomic<bool> stopping{false};
 
-  std::atomic<std::uint64_t> live{0};  // fibers spawned and not yet retired
   // Fibers spawned by threads that are not this runtime's workers (a
   // worker counts its own in worker_counters::spawned; detail/spawn.hpp).
   std::atomic<std::uint64_t> outside_spawns{0};
@@ -195,7 +194,14 @@ struct runtime_core {
   std::atomic<std::uint32_t> foreign_wakers{0};
   std::mutex drain_lock;
   std::condition_variable drained;
-  std::atomic<std::uint64_t> refs{1};  // the runtime object, plus one per fiber stack
+  // The two counts every spawn and every retirement update, on a line of
+  // their own: together, so that a fiber spawned on one worker and retired
+  // on another moves one line each way, not two; apart from the idle
+  // counts above, which every wake-up reads.
+  alignas(cache_line) std::atomic<std::uint64_t> live{0};  // fibers spawned and not yet retired
+  std::atomic<std::uint64_t> refs{1};                      // the runtime object, plus one per fiber stack
+  // (Nothing else on their line.)
+  alignas(cache_line) char after_counts = 0;
 
   netpoller poller;       // owned by detail/netpoll.hpp
   monitor_state monitor;  // owned by detail/preemption.hpp
