@@ -109,19 +109,21 @@ TEST_CASE("a normal sleeper preempts a normal hog at once under full, but waits 
   CHECK(worst_sleep_lateness(preempt_mode::full, {.policy = sched_policy::batch}, 3) > 50);
 }
 
-TEST_CASE("a fifo fiber woken by a pipe becoming readable preempts a normal hog") {
-  test::watchdog wd(60s, "fifo pipe wake-up");
-  jiffy::runtime rt({.workers = 1, .preempt = preempt_mode::full, .quantum = long_quantum});
+namespace {
+// How long (ms) a fiber with options `o`, parked reading a pipe, takes to run
+// once the pipe is written, beside a normal hog on one worker.
+long pipe_wake_latency(preempt_mode mode, jiffy::fiber_options o) {
+  jiffy::runtime rt({.workers = 1, .preempt = mode, .quantum = long_quantum});
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   jiffy::file reader(fds[0]);
   hog h;
-  h.start(rt);
+  h.start(rt, {}, mode == preempt_mode::voluntary || hogs_need_preemption_points);
   REQUIRE(test::wait_until([&] { return h.turns.load() > 0; }));
   std::atomic<bool> parked{false};
   std::atomic<long> latency{-1};
   steady_clock::time_point written;
-  auto f = rt.spawn({.policy = sched_policy::fifo, .priority = 10}, [&] {
+  auto f = rt.spawn(o, [&] {
     char c;
     parked = true;
     auto r = reader.read(&c, 1);
@@ -136,7 +138,24 @@ TEST_CASE("a fifo fiber woken by a pipe becoming readable preempts a normal hog"
   h.finish();
   ::close(fds[1]);
   CHECK(latency.load() >= 0);
-  CHECK(latency.load() < preempted_soon.count());
+  return latency.load();
+}
+}  // namespace
+
+TEST_CASE("a fifo fiber woken by a pipe becoming readable preempts a normal hog") {
+  test::watchdog wd(60s, "fifo pipe wake-up");
+  CHECK(pipe_wake_latency(preempt_mode::full, {.policy = sched_policy::fifo, .priority = 10}) <
+        preempted_soon.count());
+}
+
+// The network's wake-ups are wake-ups like any other: a normal fiber that
+// slept in the poller preempts a normal hog at once (not under lazy, and a
+// batch one never).
+TEST_CASE("a normal fiber woken by a pipe becoming readable preempts a normal hog under full, not under lazy") {
+  test::watchdog wd(60s, "fair pipe wake-up");
+  CHECK(pipe_wake_latency(preempt_mode::full, {}) < preempted_soon.count());
+  CHECK(pipe_wake_latency(preempt_mode::lazy, {}) > 50);
+  CHECK(pipe_wake_latency(preempt_mode::full, {.policy = sched_policy::batch}) > 50);
 }
 
 TEST_CASE("a fifo fiber woken by a notify from a plain thread preempts a normal hog") {

@@ -65,7 +65,7 @@ inline int netpoll_poll(runtime_core* rt, std::int64_t deadline) noexcept {
     waiter* next = ready->wnext;  // read before delivery: the waiter may be gone after it
     if (fiber_control* f = ready->fiber) {
       trace_wake(f);
-      make_runnable(f, ready_reason::spawned);  // spread them: idle workers get woken
+      make_runnable(f, ready_reason::woken_spread);  // spread them: idle workers get woken
     } else {
       deliver(ready);
     }

@@ -50,7 +50,7 @@ inline void run_timers(worker* owner, std::int64_t now) noexcept {
   auto release_due = [&] {
     for (int i = 0; i < n; ++i) {
       trace_wake(due[i]);
-      make_runnable(due[i], first ? ready_reason::woken : ready_reason::spawned);
+      make_runnable(due[i], first ? ready_reason::woken : ready_reason::woken_spread);
       first = false;
     }
     n = 0;

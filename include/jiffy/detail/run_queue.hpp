@@ -114,9 +114,12 @@ inline void inbox_drain(worker* w) noexcept {
 }
 
 // Why a fiber becomes runnable, which decides where it waits (see the rules
-// above): `child`, a fiber's new child; `spawned`, new work to spread over
-// the workers; `woken`, a wake-up by a fiber (or the first of a batch).
-enum class ready_reason { spawned, child, woken };
+// above) and whether it may preempt (wakeup_preempt: a fair fiber only if it
+// slept): `child`, a fiber's new child; `spawned`, new work to spread over
+// the workers; `woken`, a wake-up by a fiber (or the first of a batch);
+// `woken_spread`, one of a batch of wake-ups (timers, the network), spread
+// like new work.
+enum class ready_reason { spawned, child, woken, woken_spread };
 
 // Makes a parked or new fiber runnable. Callable from any thread.
 inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept;
@@ -161,7 +164,7 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
   if (rt->options.measure_run_delay)
     f->runnable_since = cycle_clock_now();  // its run delay starts (detail/run_delay.hpp)
   // Read before f is queued: from then on another worker may run it.
-  wakeup_candidate c = describe_for_wakeup(f, why == ready_reason::woken);
+  wakeup_candidate c = describe_for_wakeup(f, why == ready_reason::woken || why == ready_reason::woken_spread);
   if (c.home && c.home->serves_main) {  // the program's own thread (detail/main_thread.hpp): any class
     worker* mw = c.home;
     if (w == mw) {
@@ -193,7 +196,7 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
     return;
   }
   if (w && w->rt == rt && !w->serves_main) {  // (the main worker keeps only its own fibers)
-    if (why != ready_reason::spawned) {
+    if (why == ready_reason::child || why == ready_reason::woken) {
       // acq_rel: a thief that takes it must see its saved context.
       fiber_control* displaced = w->runnext.exchange(f, std::memory_order_acq_rel);
       if (!displaced) {
