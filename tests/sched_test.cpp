@@ -144,8 +144,7 @@ long pipe_wake_latency(preempt_mode mode, jiffy::fiber_options o) {
 
 TEST_CASE("a fifo fiber woken by a pipe becoming readable preempts a normal hog") {
   test::watchdog wd(60s, "fifo pipe wake-up");
-  CHECK(pipe_wake_latency(preempt_mode::full, {.policy = sched_policy::fifo, .priority = 10}) <
-        preempted_soon.count());
+  CHECK(pipe_wake_latency(preempt_mode::full, {.policy = sched_policy::fifo, .priority = 10}) < preempted_soon.count());
 }
 
 // The network's wake-ups are wake-ups like any other: a normal fiber that
