@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 namespace jiffy::detail {
 
@@ -36,11 +37,24 @@ std::int64_t deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
 }
 
 // A time point of any clock in now_ns()'s time base, saturating likewise.
+// A steady_clock time point is already in the time base: converted exactly,
+// without reading the clock. (Measured against a fresh reading of each
+// clock, a deadline would move later by the time between the two reads —
+// microseconds, or milliseconds for a thread descheduled in between — and
+// two deadlines a microsecond apart could swap.) Another clock's is placed
+// by the distance from its own now.
 template <class Clock, class Dur>
 std::int64_t to_monotonic_ns(std::chrono::time_point<Clock, Dur> t) noexcept {
-  auto now = Clock::now();
-  if (t <= now) return now_ns();
-  return deadline_after(t - now);
+  using namespace std::chrono;
+  if constexpr (std::is_same_v<Clock, steady_clock>) {
+    if (duration<double, std::nano>(t.time_since_epoch()).count() >= static_cast<double>(no_deadline_ns))
+      return no_deadline_ns;
+    return duration_cast<nanoseconds>(t.time_since_epoch()).count();
+  } else {
+    auto now = Clock::now();
+    if (t <= now) return now_ns();
+    return deadline_after(t - now);
+  }
 }
 
 }  // namespace jiffy::detail
