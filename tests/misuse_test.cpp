@@ -5,6 +5,7 @@
 
 #include <jiffy/jiffy.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -240,16 +241,25 @@ namespace {
 // The misuse jiffy cannot make safe: a fiber blocks its worker's *thread* on
 // a std::condition_variable, waiting for a fiber queued on the same worker
 // (one worker: nobody else can run it). Returns after spawning; the caller
-// joins, which never ends.
+// joins, which never ends. Should the waiter be preempted before it takes
+// the mutex (its first, slow run under qemu can use up a quantum), the
+// notifier yields back until the waiter waits: run first, it would set
+// `ready` and there would be no deadlock to report. (Once it holds the
+// std::mutex, the waiter is not preempted: a held foreign lock defers it.)
 void block_worker_on_std_condition_variable(jiffy::runtime& rt) {
   static std::mutex m;
   static std::condition_variable cv;
   static bool ready = false;
+  static std::atomic<bool> waiting{false};
   auto waiter = rt.spawn({.name = "cv waiter"}, [] {
     std::unique_lock<std::mutex> lk(m);
-    cv.wait(lk, [] { return ready; });
+    cv.wait(lk, [] {
+      waiting = true;
+      return ready;
+    });
   });
   auto notifier = rt.spawn([] {
+    while (!waiting.load()) jiffy::this_fiber::yield();
     {
       std::lock_guard<std::mutex> g(m);
       ready = true;
