@@ -250,8 +250,7 @@ class runtime {
   template <class F>
   static fiber start_on(detail::runtime_core* rt, const fiber_options& o, F&& f, int pin_to, const char* caller) {
     detail::check_fiber_options(o, caller);
-    // (Only when asked for: the minimum reads the auxiliary vector.)
-    if (o.stack_size != 0) detail::check_stack_size(o.stack_size, detail::preemptible_stack_minimum(), caller);
+    detail::check_stack_size(o.stack_size, detail::preemptible_stack_minimum(), caller);
     detail::fiber_control* fc = detail::create_fiber(rt, std::forward<F>(f), pin_to, o.stack_size);
     detail::apply_fiber_options(fc, o);
     detail::trace_spawn(rt, fc);

@@ -174,7 +174,7 @@ inline void stop_runtime(runtime_core* rt) {
   store_load_barrier();
   {
     std::unique_lock<std::mutex> lk(rt->drain_lock);
-    rt->drained.wait(lk, [&] { return rt->live.load(std::memory_order_seq_cst) == 0; });
+    rt->drained.wait(lk, [&] { return rt->counts->live.load(std::memory_order_seq_cst) == 0; });
   }
   // A thread that woke the last fiber may still be finishing the wake-up
   // (waking a worker, asking for a preemption): a few instructions.

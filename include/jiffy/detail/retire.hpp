@@ -94,7 +94,7 @@ inline void fiber_retire(fiber_control* f) noexcept {
   // seq_cst, with stop_runtime's store of `stopping` and load of `live`: each
   // side writes one and reads the other, so either we see `stopping` or it
   // sees live == 0.
-  if (rt->live.fetch_sub(1, std::memory_order_seq_cst) == 1 && rt->stopping.load(std::memory_order_seq_cst)) {
+  if (rt->counts->live.fetch_sub(1, std::memory_order_seq_cst) == 1 && rt->stopping.load(std::memory_order_seq_cst)) {
     std::lock_guard<std::mutex> lk(rt->drain_lock);
     rt->drained.notify_all();
   }

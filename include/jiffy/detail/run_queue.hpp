@@ -121,6 +121,15 @@ inline void inbox_drain(worker* w) noexcept {
 // like new work.
 enum class ready_reason { spawned, child, woken, woken_spread };
 
+// Whether it slept (a wake-up, which may preempt), and whether it waits in
+// the readying worker's runnext (else in its ring, to spread).
+constexpr bool is_wakeup(ready_reason why) noexcept {
+  return why == ready_reason::woken || why == ready_reason::woken_spread;
+}
+constexpr bool waits_in_runnext(ready_reason why) noexcept {
+  return why == ready_reason::child || why == ready_reason::woken;
+}
+
 // Makes a parked or new fiber runnable. Callable from any thread.
 inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept;
 
@@ -164,7 +173,7 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
   if (rt->options.measure_run_delay)
     f->runnable_since = cycle_clock_now();  // its run delay starts (detail/run_delay.hpp)
   // Read before f is queued: from then on another worker may run it.
-  wakeup_candidate c = describe_for_wakeup(f, why == ready_reason::woken || why == ready_reason::woken_spread);
+  wakeup_candidate c = describe_for_wakeup(f, is_wakeup(why));
   if (c.home && c.home->serves_main) {  // the program's own thread (detail/main_thread.hpp): any class
     worker* mw = c.home;
     if (w == mw) {
@@ -196,7 +205,7 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
     return;
   }
   if (w && w->rt == rt && !w->serves_main) {  // (the main worker keeps only its own fibers)
-    if (why == ready_reason::child || why == ready_reason::woken) {
+    if (waits_in_runnext(why)) {
       // acq_rel: a thief that takes it must see its saved context.
       fiber_control* displaced = w->runnext.exchange(f, std::memory_order_acq_rel);
       if (!displaced) {

@@ -12,6 +12,7 @@
 //    order each access needs commented where it is made.
 #pragma once
 
+#include <jiffy/cache_padded.hpp>
 #include <jiffy/detail/cpu_local.hpp>
 #include <jiffy/detail/fiber.hpp>
 #include <jiffy/detail/heap.hpp>
@@ -194,14 +195,15 @@ struct runtime_core {
   std::atomic<std::uint32_t> foreign_wakers{0};
   std::mutex drain_lock;
   std::condition_variable drained;
-  // The two counts every spawn and every retirement update, on a line of
-  // their own: together, so that a fiber spawned on one worker and retired
+  // The two counts every spawn and every retirement update, padded to
+  // themselves: together, so that a fiber spawned on one worker and retired
   // on another moves one line each way, not two; apart from the idle
   // counts above, which every wake-up reads.
-  alignas(cache_line) std::atomic<std::uint64_t> live{0};  // fibers spawned and not yet retired
-  std::atomic<std::uint64_t> refs{1};                      // the runtime object, plus one per fiber stack
-  // (Nothing else on their line.)
-  alignas(cache_line) char after_counts = 0;
+  struct fiber_counts {
+    std::atomic<std::uint64_t> live{0};  // fibers spawned and not yet retired
+    std::atomic<std::uint64_t> refs{1};  // the runtime object, plus one per fiber stack
+  };
+  cache_padded<fiber_counts> counts;
 
   netpoller poller;       // owned by detail/netpoll.hpp
   monitor_state monitor;  // owned by detail/preemption.hpp
@@ -216,10 +218,10 @@ struct runtime_core {
 
   explicit runtime_core(const runtime_options& o) : options(o), stacks(o.stack_size), mode(o.preempt) {}
 
-  void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+  void add_ref() noexcept { counts->refs.fetch_add(1, std::memory_order_relaxed); }
   void drop_ref() noexcept {
     // acq_rel: the last owner must see every write made through other refs.
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) heap_delete(options.allocator, this);
+    if (counts->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) heap_delete(options.allocator, this);
   }
 };
 

@@ -131,7 +131,7 @@ fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to, std::size_t s
   f->sp = make_context(callable_at, &fiber_entry);
   sanitizer_create_fiber(f->san, s.base, s.size);
   rt->add_ref();
-  rt->live.fetch_add(1, std::memory_order_relaxed);
+  rt->counts->live.fetch_add(1, std::memory_order_relaxed);
   register_new_fiber(rt, f);
   return f;
 }
