@@ -169,7 +169,10 @@ inline fiber_control* pick_fair(worker* w, runtime_core* rt, bool may_poll) noex
 }
 
 inline fiber_control* pick_in_usual_order(worker* w, runtime_core* rt, bool may_poll) noexcept {
-  if (++w->pick_tick % 61 == 0) {
+  // Every 61st pick looks at the global queue (and maybe the network) first,
+  // so a worker whose own queues never empty still serves them.
+  if (--w->picks_until_global_check == 0) {
+    w->picks_until_global_check = 61;
     if (may_poll) netpoll_if_stale(rt, 1000000);  // every worker busy: someone must still look at the network
     if (fiber_control* f = global_pop(rt)) return f;
   }

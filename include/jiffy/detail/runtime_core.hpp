@@ -44,7 +44,8 @@ struct worker_counters {
   // stats() from any thread, hence atomic.
   std::atomic<std::uint64_t> spawned{0}, finished{0}, switches{0}, yields{0}, parks{0}, steals{0}, sleeps{0},
       preemptions{0}, voluntary{0}, deferred{0}, pi_boosts{0};
-  static void bump(std::atomic<std::uint64_t>& c) noexcept {
+  // Always inlined: GCC otherwise calls it out of line from the switch path.
+  [[gnu::always_inline]] static void bump(std::atomic<std::uint64_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 };
@@ -119,7 +120,7 @@ struct worker {
   sanitizer_context san;
   fiber_control* prev = nullptr;  // who left, for finish_switch
   post_action pending;
-  unsigned pick_tick = 0;
+  unsigned picks_until_global_check = 61;  // pick.hpp: a countdown, not a modulo on every pick
   bool prefer_home = false;
   std::uint64_t rng = 0;
 

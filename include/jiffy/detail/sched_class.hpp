@@ -86,18 +86,31 @@ inline sched_error check_sched(sched_policy policy, int priority, int nice) noex
   return {};
 }
 
-// A fiber's scheduling parameters. Written by the fiber itself (set_scheduler)
-// or by its spawner before it is runnable; `boost` by priority inheritance.
+// A fiber's scheduling parameters. Written whole (sched_params::of) by the
+// fiber itself (set_scheduler) or by its spawner before it is runnable; an
+// inheritance boost lives beside it (fiber_control::boost_rank). The rank is
+// derived once here, not at each of the three reads every switch makes
+// (a callgrind count: ~11 instructions a read computed, ~4 stored).
 struct sched_params {
   sched_policy policy = sched_policy::normal;
   std::uint8_t priority = 0;
   std::int8_t nice = 0;
+  std::uint8_t rank = rank_fair;  // of the class and priority, without a boost
   std::uint32_t weight = 1024;
 
-  unsigned base_rank() const noexcept {
-    if (is_real_time(policy)) return rank_rt_base + priority;
-    return policy == sched_policy::idle ? rank_idle : rank_fair;
+  static sched_params of(sched_policy policy, int priority, int nice) noexcept {
+    sched_params p;
+    p.policy = policy;
+    p.priority = static_cast<std::uint8_t>(priority);
+    p.nice = static_cast<std::int8_t>(nice);
+    p.weight = weight_of_nice(nice);
+    if (is_real_time(policy))
+      p.rank = static_cast<std::uint8_t>(rank_rt_base + priority);
+    else
+      p.rank = policy == sched_policy::idle ? rank_idle : rank_fair;
+    return p;
   }
+  unsigned base_rank() const noexcept { return rank; }
 };
 
 // What a worker publishes about the fiber it runs (worker::running_sched),

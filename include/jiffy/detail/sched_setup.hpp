@@ -53,18 +53,9 @@ inline void check_fiber_options(const fiber_options& o, const char* caller) noex
   fatal(m.text(")"));
 }
 
-inline sched_params params_of(sched_policy policy, int priority, int nice) noexcept {
-  sched_params p;
-  p.policy = policy;
-  p.priority = static_cast<std::uint8_t>(priority);
-  p.nice = static_cast<std::int8_t>(nice);
-  p.weight = weight_of_nice(nice);
-  return p;
-}
-
 // Before f is first runnable.
 inline void apply_fiber_options(fiber_control* f, const fiber_options& o) noexcept {
-  f->sched = params_of(o.policy, o.priority, o.nice);
+  f->sched = sched_params::of(o.policy, o.priority, o.nice);
   f->name = o.name;
 }
 
@@ -76,7 +67,7 @@ inline std::error_code set_current_sched(sched_policy policy, int priority, int 
   if (check_sched(policy, priority, nice).field) return std::make_error_code(std::errc::invalid_argument);
   runtime_enter(cpu);
   unsigned before = f->rank();
-  f->sched = params_of(policy, priority, nice);
+  f->sched = sched_params::of(policy, priority, nice);
   unsigned after = f->rank();
   worker* w = cpu->w;
   w->running_sched.store(pack_running(after, policy, f->sched.weight), std::memory_order_relaxed);
