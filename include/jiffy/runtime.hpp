@@ -125,7 +125,7 @@ class runtime {
   // Starts f() as a fiber on any worker. Callable from any thread.
   template <class F>
   fiber spawn(F&& f) {
-    return fiber(start(fiber_options{}, std::forward<F>(f), -1));
+    return fiber(start<defaults_given>(fiber_options{}, std::forward<F>(f), -1));
   }
 
   // Starts f() with a scheduling class, priority, nice value and name
@@ -247,12 +247,18 @@ class runtime {
   template <class F>
   friend fiber spawn_main(const fiber_options&, F&&);
 
-  template <class F>
+  // Whether `o` is fiber_options{} (spawn without options): nothing to check,
+  // and a new control block already holds those values.
+  static constexpr bool defaults_given = true;
+
+  template <bool OptionsAreDefault = false, class F>
   static fiber start_on(detail::runtime_core* rt, const fiber_options& o, F&& f, int pin_to, const char* caller) {
-    detail::check_fiber_options(o, caller);
-    detail::check_stack_size(o.stack_size, detail::preemptible_stack_minimum(), caller);
+    if constexpr (!OptionsAreDefault) {
+      detail::check_fiber_options(o, caller);
+      detail::check_stack_size(o.stack_size, detail::preemptible_stack_minimum(), caller);
+    }
     detail::fiber_control* fc = detail::create_fiber(rt, std::forward<F>(f), pin_to, o.stack_size);
-    detail::apply_fiber_options(fc, o);
+    if constexpr (!OptionsAreDefault) detail::apply_fiber_options(fc, o);
     detail::trace_spawn(rt, fc);
     detail::make_runnable(fc, detail::ready_reason::child);
     // A new fiber that outranks its spawner runs at once (the request was
@@ -260,12 +266,19 @@ class runtime {
     detail::preempt_check_resched_after_wake();
     return fiber(fc);
   }
-  template <class F>
+  // jiffy::spawn: in the runtime of the calling fiber.
+  template <bool OptionsAreDefault = false, class F>
+  static fiber spawn_here(const fiber_options& o, F&& f) {
+    detail::runtime_core* rt = detail::current_runtime_core();
+    if (!rt) detail::fatal("jiffy::spawn() called outside a fiber (use runtime::spawn())");
+    return start_on<OptionsAreDefault>(rt, o, std::forward<F>(f), -1, "jiffy::spawn()");
+  }
+  template <bool OptionsAreDefault = false, class F>
   detail::fiber_control* start(const fiber_options& o, F&& f, int pin_to) {
     const char* caller = pin_to == detail::pin_to_main ? "runtime::spawn_main()"
                          : pin_to < 0                  ? "runtime::spawn()"
                                                        : "runtime::spawn_pinned()";
-    fiber h = start_on(core_, o, std::forward<F>(f), pin_to, caller);
+    fiber h = start_on<OptionsAreDefault>(core_, o, std::forward<F>(f), pin_to, caller);
     return std::exchange(h.f_, nullptr);
   }
 
@@ -275,15 +288,13 @@ class runtime {
 // Inside a fiber: starts f() as a new fiber in the same runtime.
 template <class F>
 fiber spawn(F&& f) {
-  return spawn(fiber_options{}, std::forward<F>(f));
+  return runtime::spawn_here<runtime::defaults_given>(fiber_options{}, std::forward<F>(f));
 }
 
 // Inside a fiber: starts f() with a scheduling class (jiffy/sched.hpp).
 template <class F>
 fiber spawn(const fiber_options& o, F&& f) {
-  detail::runtime_core* rt = detail::current_runtime_core();
-  if (!rt) detail::fatal("jiffy::spawn() called outside a fiber (use runtime::spawn())");
-  return runtime::start_on(rt, o, std::forward<F>(f), -1, "jiffy::spawn()");
+  return runtime::spawn_here(o, std::forward<F>(f));
 }
 
 // Inside a fiber: starts f() pinned to worker `worker_index` of this runtime.
