@@ -29,7 +29,9 @@ inline void cpu_relax() noexcept {
 
 class raw_spinlock {
  public:
-  void lock() noexcept {
+  // The uncontended paths are always inlined (GCC otherwise calls them out of
+  // line from the spawn, join and wake paths); contention is out of line.
+  [[gnu::always_inline]] void lock() noexcept {
     runtime_enter(this_cpu());
     acquire();
   }
@@ -41,25 +43,33 @@ class raw_spinlock {
     runtime_exit(this_cpu());
     return false;
   }
-  void unlock() noexcept {
+  [[gnu::always_inline]] void unlock() noexcept {
     release();
     runtime_exit(this_cpu());
   }
   // The bare acquire/release, for a caller that manages the count itself.
-  void acquire() noexcept {
+  [[gnu::always_inline]] void acquire() noexcept {
     // acquire: the critical section reads what the previous holder wrote.
-    for (unsigned spins = 0; locked_.exchange(true, std::memory_order_acquire);) {
+    if (!locked_.exchange(true, std::memory_order_acquire)) [[likely]]
+      return;
+    acquire_contended();
+  }
+  [[gnu::always_inline]] void release() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  // Out of line, so the uncontended lock() stays small enough to inline.
+  [[gnu::noinline]] void acquire_contended() noexcept {
+    unsigned spins = 0;
+    do {
       while (locked_.load(std::memory_order_relaxed)) {
         if (++spins < 1024)
           cpu_relax();
         else
           std::this_thread::yield();  // sched_yield() on Linux
       }
-    }
+    } while (locked_.exchange(true, std::memory_order_acquire));  // acquire: as in acquire()
   }
-  void release() noexcept { locked_.store(false, std::memory_order_release); }
 
- private:
   std::atomic<bool> locked_{false};
 };
 
