@@ -4,7 +4,9 @@
 
 #include <jiffy/jiffy.hpp>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 TEST_CASE("an unnamed fiber is called fiber-<id>") {
   jiffy::runtime rt({.workers = 1});
@@ -16,6 +18,32 @@ TEST_CASE("an unnamed fiber is called fiber-<id>") {
     }).join();
   CHECK(id != 0);
   CHECK(name == "fiber-" + std::to_string(id));
+}
+
+// Workers hand out ids from blocks of their own (detail/spawn.hpp): ids
+// from several workers and from a plain thread must still never collide.
+TEST_CASE("fiber ids are never 0 and never repeat, whichever worker or thread spawns") {
+  constexpr int per_spawner = 3000;  // more than two blocks of ids per worker
+  jiffy::runtime rt({.workers = 3});
+  std::vector<std::uint64_t> ids[4];
+  auto spawn_and_join = [](auto spawn, std::vector<std::uint64_t>& out) {
+    for (int i = 0; i < per_spawner; ++i) {
+      jiffy::fiber f = spawn();
+      out.push_back(f.id());
+      f.join();
+    }
+  };
+  std::vector<jiffy::fiber> spawners;
+  for (int s = 0; s < 3; ++s)
+    spawners.push_back(rt.spawn([&, s] { spawn_and_join([] { return jiffy::spawn([] {}); }, ids[s]); }));
+  spawn_and_join([&] { return rt.spawn([] {}); }, ids[3]);  // from outside the runtime, meanwhile
+  for (auto& f : spawners) f.join();
+  std::vector<std::uint64_t> all;
+  for (auto& v : ids) all.insert(all.end(), v.begin(), v.end());
+  REQUIRE(all.size() == 4 * per_spawner);
+  CHECK(std::count(all.begin(), all.end(), std::uint64_t{0}) == 0);
+  std::sort(all.begin(), all.end());
+  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
 }
 
 TEST_CASE("a fiber spawned with a name has it, and set_name renames it with a copy") {

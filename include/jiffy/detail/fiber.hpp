@@ -124,7 +124,10 @@ struct post_action {
   void* arg = nullptr;
 };
 
-// Fiber ids: process-unique, never 0 (0 means "no fiber").
+// Fiber ids: process-unique, never 0 (0 means "no fiber"). Workers take
+// them fiber_id_block at a time (detail/spawn.hpp), so ids are unique but
+// not in spawn order, and spawning does not write a line every worker shares.
 inline std::atomic<std::uint64_t> next_fiber_id{1};
+inline constexpr std::uint64_t fiber_id_block = 1024;
 
 }  // namespace jiffy::detail

@@ -139,6 +139,10 @@ struct worker {
 
   // The live fibers spawned on this worker (detail/live_fibers.hpp).
   live_fiber_list live_fibers;
+  // Fiber ids this worker hands out, taken from next_fiber_id a block at a
+  // time (detail/spawn.hpp). Touched only by this worker's thread, inside
+  // the runtime section.
+  std::uint64_t ids_next = 0, ids_end = 0;
 
   worker_counters counters;
   run_delay_counters delays;  // runs this worker started, by class (detail/run_delay.hpp)

@@ -77,13 +77,21 @@ namespace jiffy::detail {
 // list, its counter), or, from a thread outside the runtime, the runtime's
 // (spawned_outside, outside_spawns). Inside the runtime section, so the
 // spawner is not preempted and moved to another worker in between.
+// It gets its id here too: from the worker's block of ids, or alone.
 inline void register_new_fiber(runtime_core* rt, fiber_control* f) noexcept {
   cpu_local* cpu = this_cpu();
   runtime_enter(cpu);
   if (worker* w = cpu->w; w && w->rt == rt) {
+    if (w->ids_next == w->ids_end) {
+      // relaxed: ids need only be unique, which the RMW alone guarantees.
+      w->ids_next = next_fiber_id.fetch_add(fiber_id_block, std::memory_order_relaxed);
+      w->ids_end = w->ids_next + fiber_id_block;
+    }
+    f->id = w->ids_next++;
     link_live_fiber(w->live_fibers, f);
     worker_counters::bump(w->counters.spawned);
   } else {
+    f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
     link_live_fiber(rt->spawned_outside, f);
     rt->outside_spawns.fetch_add(1, std::memory_order_relaxed);
   }
@@ -111,7 +119,6 @@ fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to, std::size_t s
     fatal("the function object passed to spawn() is larger than half the fiber stack");
   new (f) fiber_control();
   f->rt = rt;
-  f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
   f->stack = s;
   f->callable = new (callable_at) F(std::forward<Fn>(fn));
   f->run = [](fiber_control* self) noexcept {
