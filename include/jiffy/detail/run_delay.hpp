@@ -39,14 +39,15 @@ inline constexpr unsigned run_delay_max_log2 = 48;  // waits of 2^48 ticks and m
 inline constexpr unsigned run_delay_buckets =
     run_delay_subs + (run_delay_max_log2 - run_delay_sub_bits) * run_delay_subs;
 
-// The bucket of a wait of `ticks`.
+// The bucket of a wait of `ticks`: with `shift` the bits below the top four
+// (none under 8 ticks), the top four bits (8..15, or the value itself under
+// 8) plus 8 per shift — so buckets 0..7 are exact and each power of two
+// above has 8. Branch-free: it runs on every switch.
 constexpr unsigned run_delay_bucket(std::uint64_t ticks) noexcept {
-  if (ticks < run_delay_subs) return static_cast<unsigned>(ticks);
-  unsigned log2 = 63u - static_cast<unsigned>(__builtin_clzll(ticks));  // >= run_delay_sub_bits
-  if (log2 >= run_delay_max_log2) return run_delay_buckets - 1;
+  unsigned log2 = 63u - static_cast<unsigned>(__builtin_clzll(ticks | run_delay_subs));  // >= run_delay_sub_bits
   unsigned shift = log2 - run_delay_sub_bits;
-  unsigned sub = static_cast<unsigned>(ticks >> shift) & (run_delay_subs - 1);
-  return run_delay_subs + shift * run_delay_subs + sub;
+  auto b = static_cast<std::uint64_t>(shift) * run_delay_subs + (ticks >> shift);
+  return static_cast<unsigned>(b < run_delay_buckets ? b : run_delay_buckets - 1);
 }
 
 // The first wait, in ticks, past bucket `b` (its upper edge, exclusive).
@@ -57,8 +58,12 @@ constexpr std::uint64_t run_delay_bucket_end(unsigned b) noexcept {
   return (run_delay_subs + sub + 1) << shift;
 }
 
-static_assert(run_delay_bucket(7) == 7 && run_delay_bucket(8) == 8 && run_delay_bucket(15) == 15);
-static_assert(run_delay_bucket(16) == 16 && run_delay_bucket(17) == 16 && run_delay_bucket(18) == 17);
+static_assert(run_delay_bucket(0) == 0 && run_delay_bucket(7) == 7 && run_delay_bucket(8) == 8);
+static_assert(run_delay_bucket(15) == 15 && run_delay_bucket(16) == 16 && run_delay_bucket(17) == 16);
+static_assert(run_delay_bucket(18) == 17 && run_delay_bucket(31) == 23 && run_delay_bucket(32) == 24);
+static_assert(run_delay_bucket((std::uint64_t{1} << run_delay_max_log2) - 1) == run_delay_buckets - 1);
+static_assert(run_delay_bucket(std::uint64_t{1} << run_delay_max_log2) == run_delay_buckets - 1);
+static_assert(run_delay_bucket(~std::uint64_t{0}) == run_delay_buckets - 1);
 static_assert(run_delay_bucket_end(run_delay_bucket(1000)) > 1000 &&
               run_delay_bucket_end(run_delay_bucket(1000) - 1) <= 1000);
 
