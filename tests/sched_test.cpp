@@ -403,6 +403,22 @@ TEST_CASE("the tickless monitor sends no signal and rarely wakes while nothing c
   CHECK(after.monitor_wakeups - before.monitor_wakeups < 400);
 }
 
+TEST_CASE("the monitor's timer lead follows its measured wake-up lateness, within bounds, and decays") {
+  using lead_t = jiffy::detail::timer_lead;
+  lead_t lead;
+  CHECK(lead.ns() == lead_t::min_ns);       // nothing measured yet
+  lead.observe(1000000, 1000000 + 100000);  // woke 100 us late
+  CHECK(lead.ns() == 100000 + lead_t::margin_ns);
+  lead.observe(2000000, 2000000 + 20000);  // a smaller lateness does not lower it at once
+  CHECK(lead.ns() > 90000);
+  lead.observe(3000000, 3000000 - 500000);  // woken early (a nudge): not a timeout, ignored
+  CHECK(lead.ns() > 90000);
+  for (int i = 0; i < 100; ++i) lead.observe(4000000, 4000000);  // on time from now on: back to the minimum
+  CHECK(lead.ns() == lead_t::min_ns);
+  lead.observe(5000000, 5000000 + 50000000);  // a host stall of 50 ms: capped
+  CHECK(lead.ns() == lead_t::max_ns);
+}
+
 TEST_CASE("this_fiber::set_scheduler and set_nice change the class, and refuse bad values changing nothing") {
   jiffy::runtime rt({.workers = 1});
   rt.block_on([] {

@@ -231,10 +231,39 @@ inline std::int64_t look_at_running_worker(runtime_core* rt, worker* w, std::uin
   return next;
 }
 
-// How early the monitor wakes for a busy worker's timer, to spin the rest:
-// more than a futex wake-up's usual latency on a VM (cyclictest's SCHED_OTHER
-// p50 here is ~28 us).
-inline constexpr std::int64_t timer_lead_ns = 40000;
+// How early the monitor wakes for a busy worker's timer, to spin the rest
+// of the way to it. The lead must cover the monitor's own wake-up latency,
+// and that is not one figure: a futex wake-up on a VM usually takes ~30 us
+// (cyclictest's SCHED_OTHER p50 here), but a vCPU that slept longer (the
+// monitor of a runtime with a 10 ms quantum sleeps from timer to timer)
+// comes back later. So the lead follows what the monitor measures of its
+// own timed wake-ups: a decaying maximum of how late they were, plus a
+// margin, within [min_ns, max_ns]. The maximum (not a mean) because the
+// sleeper's p99 is what a late wake-up spoils; decaying (1/16 per wake-up)
+// so that one stall of the host does not keep the monitor spinning the
+// longest lead for long: every spin costs the other fibers' CPU.
+class timer_lead {
+ public:
+  static constexpr std::int64_t min_ns = 40000;
+  static constexpr std::int64_t max_ns = 250000;
+  static constexpr std::int64_t margin_ns = 15000;
+
+  std::int64_t ns() const noexcept {
+    std::int64_t lead = late_ns_ + margin_ns;
+    return lead < min_ns ? min_ns : lead > max_ns ? max_ns : lead;
+  }
+  // A timed sleep meant to end at `deadline` ended at `woke`: learn from it
+  // (a wake-up before the deadline was a nudge or readiness, not a timeout).
+  void observe(std::int64_t deadline, std::int64_t woke) noexcept {
+    std::int64_t late = woke - deadline;
+    if (late < 0) return;
+    late_ns_ -= late_ns_ / 16;
+    if (late > late_ns_) late_ns_ = late < max_ns ? late : max_ns;
+  }
+
+ private:
+  std::int64_t late_ns_ = 0;  // the decaying maximum of recent lateness
+};
 
 // The netpoller wait: `no_poll` = none, sleep on the futex instead.
 inline constexpr std::int64_t no_poll = -1;
@@ -266,6 +295,7 @@ inline void monitor_main(runtime_core* rt) noexcept {
   // that much later a preemption or a timer.
   use_minimal_timer_slack();
   int idle_looks = 0;
+  timer_lead lead;
   monitor_state& ms = rt->monitor;
   while (!ms.stop.load(std::memory_order_acquire)) {
     // Until we sleep again, any nudge must wake us (nudge_monitor): "now"
@@ -341,12 +371,12 @@ inline void monitor_main(runtime_core* rt) noexcept {
     }
     if (!any_running && now + tick < next) next = now + tick;
     // A timer is the one deadline the monitor must meet to the microsecond
-    // (the sleeper's lateness is the monitor's): wake timer_lead_ns early,
-    // past the futex's own wake-up latency, and spin to the deadline.
+    // (the sleeper's lateness is the monitor's): wake a lead early, past
+    // the monitor's own wake-up latency (timer_lead), and spin to it.
     std::int64_t spin_until = 0;
-    if (next == timer_due && next - now > timer_lead_ns) {
+    if (next == timer_due && next - now > lead.ns()) {
       spin_until = next;
-      next -= timer_lead_ns;
+      next -= lead.ns();
     }
     ms.sleep_until.store(next, std::memory_order_relaxed);
     store_load_barrier();  // pairs with nudge_monitor's: we see its word, or it sees our deadline
@@ -363,6 +393,7 @@ inline void monitor_main(runtime_core* rt) noexcept {
     } else if (next > now_ns()) {
       futex_wait(&ms.word, 0, next);
     }
+    if (spin_until) lead.observe(next, now_ns());
     while (spin_until && now_ns() < spin_until && ms.word.load(std::memory_order_relaxed) == 0) cpu_relax();
   }
 }
