@@ -167,14 +167,14 @@ inline runtime_core* start_runtime(const runtime_options& o) {
 inline void stop_runtime(runtime_core* rt) {
   if (cpu_local* cpu = this_cpu(); cpu->w && cpu->w->rt == rt)
     fatal("a runtime destroyed from one of its own fibers or workers (it would wait for itself forever)");
-  // A handshake with the last fiber's exit (it drops `live`, then looks at
-  // `stopping`): either it sees us stopping and signals `drained`, or we see
-  // live == 0.
+  // A handshake with every fiber's retirement (it counts itself, then looks
+  // at `stopping`; detail/retire.hpp): either the last sees us stopping and
+  // signals `drained`, or we count no fiber alive.
   rt->stopping.store(true, std::memory_order_seq_cst);
   store_load_barrier();
   {
     std::unique_lock<std::mutex> lk(rt->drain_lock);
-    rt->drained.wait(lk, [&] { return rt->counts->live.load(std::memory_order_seq_cst) == 0; });
+    rt->drained.wait(lk, [&] { return fibers_alive(rt) == 0; });
   }
   // A thread that woke the last fiber may still be finishing the wake-up
   // (waking a worker, asking for a preemption): a few instructions.
@@ -190,6 +190,13 @@ inline void stop_runtime(runtime_core* rt) {
     join_thread(w->thread);
     worker_release_resources(w.get());
   }
+  // The workers' share of the references joins the shared count, and the
+  // bias that kept it from 0 meanwhile leaves (detail/retire.hpp). Joined:
+  // no worker counts any more, and their writes are ordered before this.
+  // The runtime object's own reference remains, so this never frees.
+  std::int64_t on_workers = 0;
+  for_each_worker(rt, [&](worker& w) { on_workers += w.refs_delta.load(std::memory_order_relaxed); });
+  rt->drop_refs(runtime_core::refs_unfolded - on_workers);
   unlink_live_runtime(rt);
   rt->poller.close();
   finish_tracing(rt);

@@ -139,6 +139,12 @@ struct worker {
 
   // The live fibers spawned on this worker (detail/live_fibers.hpp).
   live_fiber_list live_fibers;
+  // This worker's part of the runtime's fiber counts (detail/retire.hpp,
+  // "Counting without a shared line"): fibers that retired here, and runtime
+  // references taken minus dropped here. Written only by this worker's
+  // thread inside the runtime section; read by whoever sums them.
+  std::atomic<std::uint64_t> retired{0};
+  std::atomic<std::int64_t> refs_delta{0};
   // Fiber ids this worker hands out, taken from next_fiber_id a block at a
   // time (detail/spawn.hpp). Touched only by this worker's thread, inside
   // the runtime section.
@@ -200,15 +206,15 @@ struct runtime_core {
   std::atomic<std::uint32_t> foreign_wakers{0};
   std::mutex drain_lock;
   std::condition_variable drained;
-  // The two counts every spawn and every retirement update, padded to
-  // themselves: together, so that a fiber spawned on one worker and retired
-  // on another moves one line each way, not two; apart from the idle
-  // counts above, which every wake-up reads.
-  struct fiber_counts {
-    std::atomic<std::uint64_t> live{0};  // fibers spawned and not yet retired
-    std::atomic<std::uint64_t> refs{1};  // the runtime object, plus one per fiber stack
-  };
-  cache_padded<fiber_counts> counts;
+  // The runtime's references (detail/retire.hpp, "Counting without a
+  // shared line"): the runtime object's, plus one per fiber stack taken or
+  // released off its workers, plus refs_unfolded until stop_runtime adds in
+  // the workers' refs_delta. Padded: threads outside the runtime update it.
+  static constexpr std::int64_t refs_unfolded = std::int64_t{1} << 62;
+  cache_padded<std::atomic<std::int64_t>> refs{1 + refs_unfolded};
+  // Fibers that retired off this runtime's workers (none do today: a fiber
+  // retires on the worker that ran it last; counted should one ever).
+  std::atomic<std::uint64_t> retired_outside{0};
 
   netpoller poller;       // owned by detail/netpoll.hpp
   monitor_state monitor;  // owned by detail/preemption.hpp
@@ -223,12 +229,23 @@ struct runtime_core {
 
   explicit runtime_core(const runtime_options& o) : options(o), stacks(o.stack_size), mode(o.preempt) {}
 
-  void add_ref() noexcept { counts->refs.fetch_add(1, std::memory_order_relaxed); }
-  void drop_ref() noexcept {
+  // A reference taken or dropped off the runtime's workers (the workers
+  // count theirs in worker::refs_delta).
+  void add_ref() noexcept { refs->fetch_add(1, std::memory_order_relaxed); }
+  void drop_ref() noexcept { drop_refs(1); }
+  void drop_refs(std::int64_t n) noexcept {
     // acq_rel: the last owner must see every write made through other refs.
-    if (counts->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) heap_delete(options.allocator, this);
+    if (refs->fetch_sub(n, std::memory_order_acq_rel) == n) heap_delete(options.allocator, this);
   }
 };
+
+// Calls f(worker&) for every worker, the main worker (the program's own
+// thread, while it serves main fibers) included.
+template <class F>
+void for_each_worker(runtime_core* rt, F f) {
+  for (auto& w : rt->workers) f(*w);
+  f(*rt->main_worker);
+}
 
 // The runtime of the calling fiber or worker; nullptr on a plain thread.
 inline runtime_core* current_runtime_core() noexcept {

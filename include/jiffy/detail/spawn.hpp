@@ -89,10 +89,12 @@ inline void register_new_fiber(runtime_core* rt, fiber_control* f) noexcept {
     }
     f->id = w->ids_next++;
     link_live_fiber(w->live_fibers, f);
+    add_worker_refs(w, 1);  // the fiber's stack holds the runtime (detail/retire.hpp)
     worker_counters::bump(w->counters.spawned);
   } else {
     f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
     link_live_fiber(rt->spawned_outside, f);
+    rt->add_ref();
     rt->outside_spawns.fetch_add(1, std::memory_order_relaxed);
   }
   runtime_exit(cpu);
@@ -137,8 +139,6 @@ fiber_control* create_fiber(runtime_core* rt, Fn&& fn, int pin_to, std::size_t s
   }
   f->sp = make_context(callable_at, &fiber_entry);
   sanitizer_create_fiber(f->san, s.base, s.size);
-  rt->add_ref();
-  rt->counts->live.fetch_add(1, std::memory_order_relaxed);
   register_new_fiber(rt, f);
   return f;
 }

@@ -47,14 +47,6 @@ inline constexpr std::uint64_t runtime_stats::*counter_fields[] = {
     &runtime_stats::monitor_wakeups,
 };
 
-// Calls f(worker&) for every worker, the main worker (the program's own
-// thread, while it serves main fibers) included.
-template <class F>
-void for_each_worker(runtime_core* rt, F f) {
-  for (auto& w : rt->workers) f(*w);
-  f(*rt->main_worker);
-}
-
 // Every worker's counters summed: since the start.
 inline runtime_stats sum_counters(runtime_core* rt) noexcept {
   runtime_stats s;

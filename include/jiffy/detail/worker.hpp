@@ -49,8 +49,7 @@ inline void worker_idle(worker* w) noexcept {
   store_load_barrier();
   bool work = w->inbox_nonempty.load(std::memory_order_acquire) || !w->ring.empty() ||
               rt->global_size.load(std::memory_order_relaxed) > 0 ||
-              (rt->stopping.load(std::memory_order_seq_cst) && rt->counts->live.load(std::memory_order_seq_cst) == 0) ||
-              rt->classes.idle_waiting() ||
+              (rt->stopping.load(std::memory_order_seq_cst) && fibers_alive(rt) == 0) || rt->classes.idle_waiting() ||
               (rt->classes.rt_waiting() && !w->rt_throttled.load(std::memory_order_relaxed));
   std::int64_t deadline = no_deadline_ns;
   for (auto& v : rt->workers) {
@@ -132,7 +131,7 @@ inline void worker_main(worker* w, std::latch& ready) noexcept {
       switch_to(f, post_action{}, switch_reason::yield);  // (the loop leaves: no fiber, no reason)
       continue;
     }
-    if (rt->stopping.load(std::memory_order_acquire) && rt->counts->live.load(std::memory_order_acquire) == 0) break;
+    if (rt->stopping.load(std::memory_order_acquire) && fibers_alive(rt) == 0) break;
     worker_idle(w);
   }
   runtime_exit(this_cpu());
