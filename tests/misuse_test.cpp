@@ -128,6 +128,33 @@ TEST_CASE("handle misuse is reported") {
     CHECK(r.signal == SIGABRT);
     CHECK(mentions(r, "worker 7 does not exist"));
   }
+  SUBCASE("spawn with options outside a fiber") {
+    auto r = test::run_in_child([] { jiffy::spawn(jiffy::fiber_options{.name = "x"}, [] {}).detach(); });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "jiffy::spawn() called outside a fiber (use runtime::spawn())"));
+  }
+  SUBCASE("spawn_pinned outside a fiber, with and without options") {
+    auto r = test::run_in_child([] { jiffy::spawn_pinned(0, [] {}).detach(); });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "jiffy::spawn_pinned() called outside a fiber (use runtime::spawn_pinned())"));
+    r = test::run_in_child([] { jiffy::spawn_pinned(0, jiffy::fiber_options{}, [] {}).detach(); });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "jiffy::spawn_pinned() called outside a fiber (use runtime::spawn_pinned())"));
+  }
+  SUBCASE("pinning from a fiber to a worker that does not exist, with and without options") {
+    auto r = test::run_in_child([] {
+      jiffy::runtime rt({.workers = 2});
+      rt.block_on([] { jiffy::spawn_pinned(5, [] {}).join(); });
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "worker 5 does not exist"));
+    r = test::run_in_child([] {
+      jiffy::runtime rt({.workers = 2});
+      rt.block_on([] { jiffy::spawn_pinned(6, jiffy::fiber_options{}, [] {}).join(); });
+    });
+    CHECK(r.signal == SIGABRT);
+    CHECK(mentions(r, "worker 6 does not exist"));
+  }
   SUBCASE("destroying a runtime from its own fiber") {
     auto r = test::run_in_child([] {
       auto* rt = new jiffy::runtime({.workers = 1});

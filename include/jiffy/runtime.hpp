@@ -125,7 +125,7 @@ class runtime {
   // Starts f() as a fiber on any worker. Callable from any thread.
   template <class F>
   fiber spawn(F&& f) {
-    return fiber(start<defaults_given>(fiber_options{}, std::forward<F>(f), -1));
+    return start_on(core_, std::forward<F>(f), -1);
   }
 
   // Starts f() with a scheduling class, priority, nice value and name
@@ -133,19 +133,20 @@ class runtime {
   // field and the value.
   template <class F>
   fiber spawn(const fiber_options& o, F&& f) {
-    return fiber(start(o, std::forward<F>(f), -1));
+    return start_on(core_, o, std::forward<F>(f), -1, "runtime::spawn()");
   }
 
   // Starts f() as a fiber that only ever runs on worker `worker_index` (for
   // APIs that must be called from one thread).
   template <class F>
   fiber spawn_pinned(unsigned worker_index, F&& f) {
-    return spawn_pinned(worker_index, fiber_options{}, std::forward<F>(f));
+    detail::check_worker_index(core_, worker_index, "runtime::spawn_pinned()");
+    return start_on(core_, std::forward<F>(f), static_cast<int>(worker_index));
   }
   template <class F>
   fiber spawn_pinned(unsigned worker_index, const fiber_options& o, F&& f) {
     detail::check_worker_index(core_, worker_index, "runtime::spawn_pinned()");
-    return fiber(start(o, std::forward<F>(f), static_cast<int>(worker_index)));
+    return start_on(core_, o, std::forward<F>(f), static_cast<int>(worker_index), "runtime::spawn_pinned()");
   }
 
   // Starts f() as a main fiber: one that runs only on the program's own
@@ -156,11 +157,11 @@ class runtime {
   // run on the workers.
   template <class F>
   fiber spawn_main(F&& f) {
-    return spawn_main(fiber_options{}, std::forward<F>(f));
+    return start_on(core_, std::forward<F>(f), detail::pin_to_main);
   }
   template <class F>
   fiber spawn_main(const fiber_options& o, F&& f) {
-    return fiber(start(o, std::forward<F>(f), detail::pin_to_main));
+    return start_on(core_, o, std::forward<F>(f), detail::pin_to_main, "runtime::spawn_main()");
   }
 
   // Runs main fibers on the calling thread until wg's count is zero, then
@@ -245,41 +246,41 @@ class runtime {
   template <class F>
   friend fiber spawn_pinned(unsigned, const fiber_options&, F&&);
   template <class F>
+  friend fiber spawn_main(F&&);
+  template <class F>
   friend fiber spawn_main(const fiber_options&, F&&);
 
-  // Whether `o` is fiber_options{} (spawn without options): nothing to check,
-  // and a new control block already holds those values.
-  static constexpr bool defaults_given = true;
-
-  template <bool OptionsAreDefault = false, class F>
-  static fiber start_on(detail::runtime_core* rt, const fiber_options& o, F&& f, int pin_to, const char* caller) {
-    if constexpr (!OptionsAreDefault) {
-      detail::check_fiber_options(o, caller);
-      detail::check_stack_size(o.stack_size, detail::preemptible_stack_minimum(), caller);
-    }
-    detail::fiber_control* fc = detail::create_fiber(rt, std::forward<F>(f), pin_to, o.stack_size);
-    if constexpr (!OptionsAreDefault) detail::apply_fiber_options(fc, o);
+  // Every spawn ends here: traced, queued, and run at once if it outranks
+  // its spawner (make_runnable made the request; a fiber acts on it here).
+  static fiber launch(detail::runtime_core* rt, detail::fiber_control* fc) {
     detail::trace_spawn(rt, fc);
     detail::make_runnable(fc, detail::ready_reason::child);
-    // A new fiber that outranks its spawner runs at once (the request was
-    // made by make_runnable; a fiber acts on it here).
     detail::preempt_check_resched_after_wake();
     return fiber(fc);
   }
-  // jiffy::spawn: in the runtime of the calling fiber.
-  template <bool OptionsAreDefault = false, class F>
-  static fiber spawn_here(const fiber_options& o, F&& f) {
-    detail::runtime_core* rt = detail::current_runtime_core();
-    if (!rt) detail::fatal("jiffy::spawn() called outside a fiber (use runtime::spawn())");
-    return start_on<OptionsAreDefault>(rt, o, std::forward<F>(f), -1, "jiffy::spawn()");
+  // Without options: nothing to check, and a new control block already
+  // holds the defaults (the spawn+join fast path).
+  template <class F>
+  static fiber start_on(detail::runtime_core* rt, F&& f, int pin_to) {
+    return launch(rt, detail::create_fiber(rt, std::forward<F>(f), pin_to));
   }
-  template <bool OptionsAreDefault = false, class F>
-  detail::fiber_control* start(const fiber_options& o, F&& f, int pin_to) {
-    const char* caller = pin_to == detail::pin_to_main ? "runtime::spawn_main()"
-                         : pin_to < 0                  ? "runtime::spawn()"
-                                                       : "runtime::spawn_pinned()";
-    fiber h = start_on<OptionsAreDefault>(core_, o, std::forward<F>(f), pin_to, caller);
-    return std::exchange(h.f_, nullptr);
+  // `caller` names the API in the message for a bad option.
+  template <class F>
+  static fiber start_on(detail::runtime_core* rt, const fiber_options& o, F&& f, int pin_to, const char* caller) {
+    detail::check_fiber_options(o, caller);
+    detail::check_stack_size(o.stack_size, detail::preemptible_stack_minimum(), caller);
+    detail::fiber_control* fc = detail::create_fiber(rt, std::forward<F>(f), pin_to, o.stack_size);
+    detail::apply_fiber_options(fc, o);
+    return launch(rt, fc);
+  }
+  // The runtime of the calling fiber, for jiffy::spawn and its kin.
+  static detail::runtime_core* calling_fibers_runtime(const char* caller, const char* instead) {
+    detail::runtime_core* rt = detail::current_runtime_core();
+    if (!rt) {
+      detail::message m;
+      detail::fatal(m.text(caller).text(" called outside a fiber (use ").text(instead).text(")"));
+    }
+    return rt;
   }
 
   detail::runtime_core* core_;
@@ -288,24 +289,27 @@ class runtime {
 // Inside a fiber: starts f() as a new fiber in the same runtime.
 template <class F>
 fiber spawn(F&& f) {
-  return runtime::spawn_here<runtime::defaults_given>(fiber_options{}, std::forward<F>(f));
+  return runtime::start_on(runtime::calling_fibers_runtime("jiffy::spawn()", "runtime::spawn()"), std::forward<F>(f),
+                           -1);
 }
 
 // Inside a fiber: starts f() with a scheduling class (jiffy/sched.hpp).
 template <class F>
 fiber spawn(const fiber_options& o, F&& f) {
-  return runtime::spawn_here(o, std::forward<F>(f));
+  return runtime::start_on(runtime::calling_fibers_runtime("jiffy::spawn()", "runtime::spawn()"), o, std::forward<F>(f),
+                           -1, "jiffy::spawn()");
 }
 
 // Inside a fiber: starts f() pinned to worker `worker_index` of this runtime.
 template <class F>
 fiber spawn_pinned(unsigned worker_index, F&& f) {
-  return spawn_pinned(worker_index, fiber_options{}, std::forward<F>(f));
+  detail::runtime_core* rt = runtime::calling_fibers_runtime("jiffy::spawn_pinned()", "runtime::spawn_pinned()");
+  detail::check_worker_index(rt, worker_index, "jiffy::spawn_pinned()");
+  return runtime::start_on(rt, std::forward<F>(f), static_cast<int>(worker_index));
 }
 template <class F>
 fiber spawn_pinned(unsigned worker_index, const fiber_options& o, F&& f) {
-  detail::runtime_core* rt = detail::current_runtime_core();
-  if (!rt) detail::fatal("jiffy::spawn_pinned() called outside a fiber (use runtime::spawn_pinned())");
+  detail::runtime_core* rt = runtime::calling_fibers_runtime("jiffy::spawn_pinned()", "runtime::spawn_pinned()");
   detail::check_worker_index(rt, worker_index, "jiffy::spawn_pinned()");
   return runtime::start_on(rt, o, std::forward<F>(f), static_cast<int>(worker_index), "jiffy::spawn_pinned()");
 }
@@ -314,13 +318,13 @@ fiber spawn_pinned(unsigned worker_index, const fiber_options& o, F&& f) {
 // runtime::spawn_main).
 template <class F>
 fiber spawn_main(F&& f) {
-  return spawn_main(fiber_options{}, std::forward<F>(f));
+  return runtime::start_on(runtime::calling_fibers_runtime("jiffy::spawn_main()", "runtime::spawn_main()"),
+                           std::forward<F>(f), detail::pin_to_main);
 }
 template <class F>
 fiber spawn_main(const fiber_options& o, F&& f) {
-  detail::runtime_core* rt = detail::current_runtime_core();
-  if (!rt) detail::fatal("jiffy::spawn_main() called outside a fiber (use runtime::spawn_main())");
-  return runtime::start_on(rt, o, std::forward<F>(f), detail::pin_to_main, "jiffy::spawn_main()");
+  return runtime::start_on(runtime::calling_fibers_runtime("jiffy::spawn_main()", "runtime::spawn_main()"), o,
+                           std::forward<F>(f), detail::pin_to_main, "jiffy::spawn_main()");
 }
 
 // Inside a fiber: runs f(i) for every i in [first, last) on this runtime's

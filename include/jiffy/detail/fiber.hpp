@@ -104,7 +104,7 @@ struct fiber_control {
   // Who runs first: the class's rank, raised by an inheritance boost.
   unsigned rank() const noexcept {
     unsigned b = boost_rank.load(std::memory_order_relaxed);
-    unsigned r = sched.base_rank();
+    unsigned r = sched.rank;
     return b > r ? b : r;
   }
 };

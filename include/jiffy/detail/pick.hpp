@@ -141,7 +141,7 @@ inline unsigned preemption_min_rank(const fiber_control* self, const worker* w) 
   unsigned r = self->rank();
   if (r <= rank_fair) return r;
   if (w->rt_throttled.load(std::memory_order_relaxed)) return rank_idle;
-  return self->sched.policy == sched_policy::rr && r == self->sched.base_rank() ? r : r + 1;
+  return self->sched.policy == sched_policy::rr && r == self->sched.rank ? r : r + 1;
 }
 
 // The fair classes' part of pick_next.

@@ -64,9 +64,7 @@ inline std::uint64_t fibers_alive(runtime_core* rt) noexcept {
 }
 
 // A worker's own counts: written by it alone, inside the runtime section.
-inline void add_worker_refs(worker* w, std::int64_t n) noexcept {
-  w->refs_delta.store(w->refs_delta.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
+inline void add_worker_refs(worker* w, std::int64_t n) noexcept { single_writer_add(w->refs_delta, n); }
 
 // Gives the stack back to w's cache (w: the worker running the caller, or
 // nullptr off rt's workers) or to its pool. Inside the runtime section.

@@ -26,6 +26,7 @@
 //    ends while the reset runs may count in the maximum on either side.
 #pragma once
 
+#include <jiffy/detail/single_writer.hpp>
 #include <jiffy/sched.hpp>
 
 #include <atomic>
@@ -82,11 +83,8 @@ struct run_delay_counters {
   // Always inlined into the switch (GCC otherwise calls it out of line).
   [[gnu::always_inline]] void record(sched_policy p, std::uint64_t ticks) noexcept {
     run_delay_histogram& h = per_class[static_cast<unsigned>(p)];
-    auto bump = [](std::atomic<std::uint64_t>& c, std::uint64_t by) {
-      c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-    };
-    bump(h.buckets[run_delay_bucket(ticks)], 1);
-    bump(h.total_ticks, ticks);
+    single_writer_add(h.buckets[run_delay_bucket(ticks)], 1);
+    single_writer_add(h.total_ticks, ticks);
     if (ticks > h.max_ticks.load(std::memory_order_relaxed)) h.max_ticks.store(ticks, std::memory_order_relaxed);
   }
 };

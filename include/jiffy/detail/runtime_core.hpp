@@ -25,6 +25,7 @@
 #include <jiffy/detail/raw_spinlock.hpp>
 #include <jiffy/detail/run_delay.hpp>
 #include <jiffy/detail/sched_class.hpp>
+#include <jiffy/detail/single_writer.hpp>
 #include <jiffy/detail/stack_classes.hpp>
 #include <jiffy/detail/timer_heap.hpp>
 #include <jiffy/detail/tracer.hpp>
@@ -44,10 +45,7 @@ struct worker_counters {
   // stats() from any thread, hence atomic.
   std::atomic<std::uint64_t> spawned{0}, finished{0}, switches{0}, yields{0}, parks{0}, steals{0}, sleeps{0},
       preemptions{0}, voluntary{0}, deferred{0}, pi_boosts{0};
-  // Always inlined: GCC otherwise calls it out of line from the switch path.
-  [[gnu::always_inline]] static void bump(std::atomic<std::uint64_t>& c) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
+  [[gnu::always_inline]] static void bump(std::atomic<std::uint64_t>& c) noexcept { single_writer_add(c, 1); }
 };
 
 struct worker {

@@ -38,6 +38,7 @@
 
 #include <jiffy/detail/queues.hpp>
 #include <jiffy/detail/raw_spinlock.hpp>
+#include <jiffy/detail/single_writer.hpp>
 #include <jiffy/sched.hpp>
 
 #include <atomic>
@@ -62,8 +63,8 @@ inline constexpr std::uint32_t nice_weights[40] = {88761, 71755, 56483, 46273, 3
 
 constexpr std::uint32_t weight_of_nice(int nice) noexcept { return nice_weights[nice - nice_min]; }
 
-inline bool is_real_time(sched_policy p) noexcept { return p == sched_policy::fifo || p == sched_policy::rr; }
-inline bool is_fair(sched_policy p) noexcept { return p == sched_policy::normal || p == sched_policy::batch; }
+constexpr bool is_real_time(sched_policy p) noexcept { return p == sched_policy::fifo || p == sched_policy::rr; }
+constexpr bool is_fair(sched_policy p) noexcept { return p == sched_policy::normal || p == sched_policy::batch; }
 
 // What is wrong with a policy/priority/nice triple, or nullptr; `field` and
 // `value` name the culprit for the caller's message.
@@ -98,7 +99,7 @@ struct sched_params {
   std::uint8_t rank = rank_fair;  // of the class and priority, without a boost
   std::uint32_t weight = 1024;
 
-  static sched_params of(sched_policy policy, int priority, int nice) noexcept {
+  static constexpr sched_params of(sched_policy policy, int priority, int nice) noexcept {
     sched_params p;
     p.policy = policy;
     p.priority = static_cast<std::uint8_t>(priority);
@@ -110,8 +111,11 @@ struct sched_params {
       p.rank = policy == sched_policy::idle ? rank_idle : rank_fair;
     return p;
   }
-  unsigned base_rank() const noexcept { return rank; }
+  friend constexpr bool operator==(const sched_params&, const sched_params&) = default;
 };
+// A new control block's parameters are fiber_options{}'s: spawn without
+// options skips setting them (runtime::start_on).
+static_assert(sched_params{} == sched_params::of(sched_policy::normal, 0, 0));
 
 // What a worker publishes about the fiber it runs (worker::running_sched),
 // packed in one word: rank, policy, fair weight.
@@ -204,7 +208,7 @@ class class_queue {
   void count(unsigned rank, int d) noexcept {
     // Relaxed: the lock orders the lists; the counts are hints for pickers.
     auto& c = rank == rank_idle ? idle_count_ : rt_count_;
-    c.store(c.load(std::memory_order_relaxed) + static_cast<std::uint32_t>(d), std::memory_order_relaxed);
+    single_writer_add(c, d);  // the lock's holder is the only writer
     unsigned top = highest_locked();
     top_.store(top == rank_idle ? 0 : top, std::memory_order_relaxed);
   }
