@@ -140,13 +140,12 @@ class runtime {
   // APIs that must be called from one thread).
   template <class F>
   fiber spawn_pinned(unsigned worker_index, F&& f) {
-    detail::check_worker_index(core_, worker_index, "runtime::spawn_pinned()");
-    return start_on(core_, std::forward<F>(f), static_cast<int>(worker_index));
+    return start_on(core_, std::forward<F>(f), detail::pinned_worker(core_, worker_index, "runtime::spawn_pinned()"));
   }
   template <class F>
   fiber spawn_pinned(unsigned worker_index, const fiber_options& o, F&& f) {
-    detail::check_worker_index(core_, worker_index, "runtime::spawn_pinned()");
-    return start_on(core_, o, std::forward<F>(f), static_cast<int>(worker_index), "runtime::spawn_pinned()");
+    return start_on(core_, o, std::forward<F>(f), detail::pinned_worker(core_, worker_index, "runtime::spawn_pinned()"),
+                    "runtime::spawn_pinned()");
   }
 
   // Starts f() as a main fiber: one that runs only on the program's own
@@ -304,14 +303,13 @@ fiber spawn(const fiber_options& o, F&& f) {
 template <class F>
 fiber spawn_pinned(unsigned worker_index, F&& f) {
   detail::runtime_core* rt = runtime::calling_fibers_runtime("jiffy::spawn_pinned()", "runtime::spawn_pinned()");
-  detail::check_worker_index(rt, worker_index, "jiffy::spawn_pinned()");
-  return runtime::start_on(rt, std::forward<F>(f), static_cast<int>(worker_index));
+  return runtime::start_on(rt, std::forward<F>(f), detail::pinned_worker(rt, worker_index, "jiffy::spawn_pinned()"));
 }
 template <class F>
 fiber spawn_pinned(unsigned worker_index, const fiber_options& o, F&& f) {
   detail::runtime_core* rt = runtime::calling_fibers_runtime("jiffy::spawn_pinned()", "runtime::spawn_pinned()");
-  detail::check_worker_index(rt, worker_index, "jiffy::spawn_pinned()");
-  return runtime::start_on(rt, o, std::forward<F>(f), static_cast<int>(worker_index), "jiffy::spawn_pinned()");
+  return runtime::start_on(rt, o, std::forward<F>(f), detail::pinned_worker(rt, worker_index, "jiffy::spawn_pinned()"),
+                           "jiffy::spawn_pinned()");
 }
 
 // Inside a fiber: starts f() as a main fiber of this runtime (see

@@ -31,8 +31,10 @@ namespace jiffy::detail {
 
 inline constexpr int keep_nice = INT_MIN;
 
-inline void check_worker_index(const runtime_core* rt, unsigned index, const char* caller) noexcept {
-  if (index < rt->workers.size()) return;
+// `index` as a pin for start_on, once it names one of rt's workers; a
+// missing worker stops the program with a message naming `caller`.
+[[nodiscard]] inline int pinned_worker(const runtime_core* rt, unsigned index, const char* caller) noexcept {
+  if (index < rt->workers.size()) return static_cast<int>(index);
   message m;
   fatal(m.text("jiffy: ")
             .text(caller)
