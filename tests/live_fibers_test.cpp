@@ -102,6 +102,34 @@ TEST_CASE("the registry stays whole while fibers spawn and retire on every worke
   CHECK(most >= 1);
 }
 
+TEST_CASE("fibers beyond a worker's slots are listed too, and leave the registry when they finish") {
+  // A worker keeps the fibers it spawns in slots and, with none free, on
+  // its locked list (detail/live_fibers.hpp): more alive at once than it
+  // has slots must all be listed.
+  test::watchdog wd(std::chrono::seconds(120), "registry beyond the slots");
+  jiffy::runtime rt({.workers = 2});
+  const std::size_t n = jiffy::detail::live_fiber_list::slot_count + 300;
+  jiffy::wait_group gate(1);
+  std::vector<jiffy::fiber> fibers;
+  fibers.reserve(n);
+  runtime_core* core = nullptr;
+  std::vector<std::uint64_t> expected, seen;
+  rt.block_on([&] {
+    core = jiffy::detail::current_runtime_core();
+    jiffy::migrate_guard stay;  // all spawned from one worker
+    for (std::size_t i = 0; i < n; ++i) {
+      fibers.push_back(jiffy::spawn({.stack_size = 32 * 1024}, [&] { gate.wait(); }));
+      expected.push_back(fibers.back().id());
+    }
+  });
+  seen = live_fiber_ids(core, 2 * n);
+  std::sort(expected.begin(), expected.end());
+  CHECK(std::includes(seen.begin(), seen.end(), expected.begin(), expected.end()));
+  gate.done();
+  for (auto& f : fibers) f.join();
+  CHECK(test::wait_until([&] { return live_fiber_ids(core).empty(); }, std::chrono::seconds(20)));
+}
+
 TEST_CASE("a runtime is on the process's registry from its start until it is destroyed") {
   runtime_core* core = nullptr;
   {

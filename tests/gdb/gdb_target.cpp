@@ -90,8 +90,11 @@ int main() {
   jiffy::fiber cv_waiter = rt.spawn({.policy = jiffy::sched_policy::rr, .priority = 10, .name = "cv-waiter"},
                                     [&] { gdb_target_parked_on_condition(cv_mutex, cv, go); });
   jiffy::fiber joiner = rt.spawn({.name = "joiner"}, [&] { gdb_target_joining(cv_waiter); });
-  jiffy::fiber sleeper =
-      rt.spawn({.policy = jiffy::sched_policy::idle, .name = "sleeper"}, [] { gdb_target_sleeping(); });
+  // Spawned from a fiber, so that it is in a worker's slots (detail/
+  // live_fibers.hpp) while the others are on the list of outside spawns.
+  jiffy::fiber sleeper = rt.block_on([] {
+    return jiffy::spawn({.policy = jiffy::sched_policy::idle, .name = "sleeper"}, [] { gdb_target_sleeping(); });
+  });
   // Four fibers about to park, and parked: parks are counted just before the
   // switch, and the pause covers the few instructions after it.
   wait_until([&] { return about_to_park.load() == 4 && rt.stats().parks >= 4; });

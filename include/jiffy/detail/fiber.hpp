@@ -92,9 +92,11 @@ struct fiber_control {
   mcs_block* mcs = nullptr;  // queue nodes of holder_preemptible::mcs_spinlock waits, enrolled on first use
   void (*run)(fiber_control*) noexcept = nullptr;  // calls and destroys the callable
   void* callable = nullptr;
-  // The registry of live fibers (detail/live_fibers.hpp): `live_list` set
-  // once at creation, the links guarded by its lock.
+  // The registry of live fibers (detail/live_fibers.hpp): `live_list` and
+  // `live_slot` (its slot there, if it has one) set once at creation, the
+  // links guarded by the list's lock.
   live_fiber_list* live_list = nullptr;
+  std::atomic<fiber_control*>* live_slot = nullptr;
   fiber_control* live_next = nullptr;
   fiber_control* live_prev = nullptr;
   park_record parked;

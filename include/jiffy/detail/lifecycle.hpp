@@ -122,6 +122,7 @@ inline runtime_core* start_runtime(const runtime_options& o) {
     w->rt = rt;
     w->index = i;
     w->measuring_run_delay = rt->options.measure_run_delay;
+    w->live_fibers.has_slots = true;  // linked by w alone (detail/live_fibers.hpp)
     rt->workers.push_back(std::move(w));
   }
   rt->main_worker =
@@ -129,6 +130,7 @@ inline runtime_core* start_runtime(const runtime_options& o) {
   rt->main_worker->rt = rt;
   rt->main_worker->index = n;
   rt->main_worker->serves_main = true;
+  rt->main_worker->live_fibers.has_slots = true;  // linked by the serving thread alone
   rt->main_worker->measuring_run_delay = rt->options.measure_run_delay;
   start_tracing(rt, n + 1);  // a track per worker and the main thread
   for (auto& w : rt->workers) w->tracing = rt->trace.on;
