@@ -156,13 +156,9 @@ def _slots(lst):
     ptr_type = gdb.lookup_type("jiffy::detail::fiber_control").pointer()
     size = ptr_type.sizeof
     raw = bytes(gdb.selected_inferior().read_memory(slots.address, count * size))
-    order = "little" if gdb.parameter("endian") != "big" else "big"
-    found = []
-    for i in range(count):
-        addr = int.from_bytes(raw[i * size:(i + 1) * size], order)
-        if addr:
-            found.append(gdb.Value(addr).cast(ptr_type))
-    return found
+    # Both supported targets (x86-64, AArch64) are little-endian.
+    addrs = (int.from_bytes(raw[i:i + size], "little") for i in range(0, len(raw), size))
+    return [gdb.Value(a).cast(ptr_type) for a in addrs if a]
 
 
 def fibers(rt):

@@ -16,10 +16,11 @@
 //    spawns on one worker and retires on the other; unlinking from a
 //    locked list moved its lock's line and its neighbours' links between
 //    them for every fiber (about 30% of a 2-worker batch of 1,000 spawns,
-//    docs/benchmarks.md). Fibers that find no free slot, and every fiber on
-//    a list without slots (the runtime's list of fibers spawned from
-//    outside, whose spawners are many threads, and the main-thread
-//    worker's), go on the locked list (`head`) as before.
+//    docs/benchmarks.md). The main-thread worker's list has slots too (its
+//    serving thread alone spawns onto it). Fibers that find no free slot,
+//    and every fiber on the runtime's list of fibers spawned from outside
+//    (whose spawners are many threads: no slots), go on the locked list
+//    (`head`) as before.
 //  * The locked list: a raw_spinlock held for a few instructions, in
 //    create_fiber (a fiber or a plain thread) and in fiber_retire (a
 //    post-switch action, maybe inside the preemption signal handler): the
