@@ -61,8 +61,11 @@ namespace jiffy::detail {
   // Wake joiners. A joiner may drop the handle's reference right away; the
   // running reference keeps the stack until fiber_retire.
   worker* w = this_cpu()->w;
-  // Counted before joiners wake, so a joiner's stats() already includes it.
+  // Counted before joiners wake, so a joiner's stats() already includes it,
+  // and its last switch too (switch_to counts no retiring switch): else a
+  // joiner's reset_stats() could count that switch after the reset.
   worker_counters::bump(w->counters.finished);
+  worker_counters::bump(w->counters.switches);
   self->join_lock.lock();
   self->done = true;
   wake_all_and_unlock(self->joiners, self->join_lock);

@@ -118,7 +118,7 @@ namespace jiffy::detail {
   w->prev = self;
   w->pending = act;
   cpu->current = next;
-  worker_counters::bump(w->counters.switches);
+  if (act.kind != post_action::retire) worker_counters::bump(w->counters.switches);  // else counted at the exit
   sanitizer_before_switch(self ? self->san : w->san, next ? next->san : w->san, act.kind == post_action::retire);
   transfer t = jump_context(next ? next->sp : w->sched_sp, nullptr);
   finish_switch(t);
