@@ -68,6 +68,11 @@ struct worker {
   // worker, read by the monitor (relaxed: a stale read only delays a decision
   // by one tick).
   std::atomic<std::uint64_t> slice{0};
+  // When the latest switch was, in cycle_clock ticks, if this worker
+  // measures run delay (it reads the clock at each switch for that). The
+  // monitor times a slice from it rather than from when it first saw the
+  // slice, which may be a look later. Written by the worker, read relaxed.
+  std::atomic<std::uint64_t> switched_at{0};
   // The slice the monitor's latest need_resched was meant for. The monitor
   // cannot set the flag and check the slice in one step, so a fiber that
   // has just started may glimpse a flag meant for the slice before it; the

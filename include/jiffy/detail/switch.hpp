@@ -114,6 +114,7 @@ namespace jiffy::detail {
     std::uint64_t now = cycle_clock_now();
     if (act.kind == post_action::requeue) self->runnable_since = now;
     if (next) w->delays.record(next->sched.policy, run_delay_between(next->runnable_since, now));
+    w->switched_at.store(now, std::memory_order_relaxed);
   }
   w->prev = self;
   w->pending = act;
