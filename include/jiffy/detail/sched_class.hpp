@@ -24,9 +24,9 @@
 //
 // Fair shares.  Fair fibers round-robin, and the monitor ends a fair slice
 // after quantum × weight / 1024 (weight from the kernel's
-// sched_prio_to_weight): two CPU-bound fibers at nice 0 and 5 get about
-// 1024:335 of a worker — less apart, as each slice ends late by the
-// monitor's latency (docs/design.md, "Fair shares"). Why not a virtual-time tree (CFS, EEVDF): the fair queues are
+// sched_prio_to_weight): two CPU-bound fibers at nice 0 and 5 get 1024:335
+// of a worker (slices end late by the monitor's latency, which it learns
+// and corrects: monitor.hpp, learn_slice_end_lead). Why not a virtual-time tree (CFS, EEVDF): the fair queues are
 // lock-free rings that other workers steal from, and a sorted queue would
 // need a lock per pick; proportional slices give the same shares for
 // CPU-bound fibers. Latency for fibers that sleep comes from wake-up

@@ -26,7 +26,11 @@ struct monitor_view {
   bool queued = false;  // shared work was waiting at the last look (monitor_main: stranded)
   std::uint64_t slice = 0;
   std::int64_t since = 0, signalled_at = 0, cpu_at_look = 0, look = 0;
-  std::int64_t looked = 0;                       // when the monitor last looked at it (any slice)
+  std::int64_t looked = 0;  // when the monitor last looked at it (any slice)
+  // Slice-end lateness (monitor.hpp: learn_slice_end_lead): the limit of the
+  // slice the monitor last ended (0: none since the slice it saw before),
+  // and how much earlier than their limits it now asks slices to end.
+  std::int64_t ending_limit = 0, end_lead = 0;
   std::int64_t slice_cpu = 0;                    // the thread's CPU time when the slice was first seen
   std::int64_t stuck_cpu = -1, stuck_since = 0;  // deadlock watch (report_if_stuck)
   bool stuck_reported = false;
