@@ -138,8 +138,8 @@ inline std::int64_t slice_limit(const worker* w, const runtime_core* rt, std::ui
 // When the slice the monitor has just seen on w began (monotonic ns): the
 // worker's own clock reading at that switch, if it takes one; else now,
 // which may be up to a look late, and every late-seen start lengthens the
-// slice (at a 1 ms quantum, nice 0 against nice 5 got 2.3-2.5 of the
-// worker's time instead of 3.06; 2.6-2.7 with this). The reading is kept
+// slice (at a 1 ms quantum, nice 0 against nice 5 got 2.49-2.60 of the
+// worker's time instead of 3.06; 2.73-2.78 with this). The reading is kept
 // between the monitor's previous look, which saw an older slice, and now:
 // a reading from the switch before (the worker stores it after bumping
 // `slice`) could otherwise end the slice early by far more than that.
