@@ -402,7 +402,7 @@ inline void yield() noexcept {
     return;
   }
   detail::debug_might_sleep("this_fiber::yield()");
-  detail::yield_fiber();
+  detail::yield_fiber(cpu);
 }
 
 // Changes the calling fiber's scheduling class and priority (priority

@@ -113,7 +113,7 @@ void serve_main_until(runtime_core* rt, Done&& done, std::int64_t until, bool he
   for (;;) {
     if (done() || now_ns() >= until) break;
     if (fiber_control* f = pick_main(mw, rank_idle)) {
-      switch_to(f, post_action{}, switch_reason::yield);  // (the loop leaves: no fiber, no reason)
+      switch_to(cpu, f, post_action{}, switch_reason::yield);  // (the loop leaves: no fiber, no reason)
       continue;
     }
     // Nothing to run: sleep until woken, the earliest timer, or `until`

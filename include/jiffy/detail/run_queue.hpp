@@ -68,9 +68,9 @@ inline fiber_control* global_pop(runtime_core* rt, bool only_new_work = false) n
   return f;
 }
 
-// Owner: push to the ring, spilling half of it to the global queue if full.
-inline void ring_push(worker* w, fiber_control* f) noexcept {
-  if (w->ring.push(f)) return;
+// Owner: a full ring spills half of itself, and `f`, to the global queue.
+// Out of line and cold, so that ring_push inlines into the switch.
+[[gnu::noinline, gnu::cold]] inline void ring_spill(worker* w, fiber_control* f) noexcept {
   runtime_core* rt = w->rt;
   intrusive_fifo<fiber_control> spill;
   w->ring.take_half([&](fiber_control* x) {
@@ -83,6 +83,12 @@ inline void ring_push(worker* w, fiber_control* f) noexcept {
   rt->global.splice_back(spill);
   rt->global_size.store(rt->global.size(), std::memory_order_relaxed);
   rt->global_lock.unlock();
+}
+
+// Owner: push to the ring, spilling half of it to the global queue if full.
+inline void ring_push(worker* w, fiber_control* f) noexcept {
+  if (!w->ring.push(f)) [[unlikely]]
+    ring_spill(w, f);
 }
 
 inline void home_push(worker* w, fiber_control* f) noexcept {
@@ -104,13 +110,18 @@ inline void inbox_push(worker* w, fiber_control* f) noexcept {
   w->inbox_lock.unlock();
 }
 
-inline void inbox_drain(worker* w) noexcept {
-  if (!w->inbox_nonempty.load(std::memory_order_acquire)) return;
+// Moves what other threads handed w (inbox_push) to its home queue. Out of
+// line: every pick checks the inbox, and it is almost always empty.
+[[gnu::noinline]] inline void inbox_take(worker* w) noexcept {
   w->inbox_lock.lock();
   w->home_queue.splice_back(w->inbox);
   w->inbox_nonempty.store(false, std::memory_order_relaxed);
   w->inbox_lock.unlock();
   w->home_size.store(static_cast<std::uint32_t>(w->home_queue.size()), std::memory_order_relaxed);
+}
+
+inline void inbox_drain(worker* w) noexcept {
+  if (w->inbox_nonempty.load(std::memory_order_acquire)) inbox_take(w);  // pairs with inbox_push's release
 }
 
 // Why a fiber becomes runnable, which decides where it waits (see the rules

@@ -71,7 +71,7 @@ namespace jiffy::detail {
   wake_all_and_unlock(self->joiners, self->join_lock);
   w = this_cpu()->w;  // waking can't switch, but keep the rule: re-read after any call that might
   trace_finish(w, self);
-  switch_to(pick_next(w), post_action{post_action::retire}, switch_reason::finished);
+  switch_to(this_cpu(), pick_next(w), post_action{post_action::retire}, switch_reason::finished);
   __builtin_unreachable();
 }
 

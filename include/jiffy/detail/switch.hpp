@@ -63,8 +63,8 @@ namespace jiffy::detail {
     attach_user_preempt(cpu, me->saved_preempt);
     cpu->migrate_disable = me->saved_migrate;
   }
+  // Not cleared after: every switch sets it (switch_to is the one jump).
   post_action act = w->pending;
-  w->pending = post_action{};
   switch (act.kind) {
     case post_action::none: break;
     case post_action::requeue:
@@ -82,10 +82,12 @@ namespace jiffy::detail {
 
 // Leaves the current context (a fiber, or the worker's own loop when
 // cpu->current is null) for `next` (a fiber, or the worker's loop when null);
-// `why` is what a tracer is told the leaving fiber left for. Returns when
-// the current context is resumed, possibly on another thread.
-[[gnu::always_inline]] inline void switch_to(fiber_control* next, post_action act, switch_reason why) noexcept {
-  cpu_local* cpu = this_cpu();
+// `why` is what a tracer is told the leaving fiber left for. `cpu` is the
+// caller's this_cpu(), passed in because each this_cpu() is a compiler
+// barrier. Returns when the current context is resumed, possibly on another
+// thread.
+[[gnu::always_inline]] inline void switch_to(cpu_local* cpu, fiber_control* next, post_action act,
+                                             switch_reason why) noexcept {
   worker* w = cpu->w;
   fiber_control* self = cpu->current;
   trace_switch(w, self, next, why);
@@ -135,12 +137,12 @@ inline void park_current(post_action act) noexcept {
   // it was requested for waits in the global queue (a fiber woken by a
   // timer the monitor fired, or by the network), so serve that first.
   if (cpu->need_resched.load(std::memory_order_relaxed)) serve_global_first_after_preemption(w);
-  switch_to(pick_next(w, /*may_poll=*/false), act, switch_reason::park);
+  switch_to(cpu, pick_next(w, /*may_poll=*/false), act, switch_reason::park);
 }
 
 // this_fiber::yield() for runtime code: lets others on this worker run.
-inline void yield_fiber() noexcept {
-  cpu_local* cpu = this_cpu();
+// `cpu` is this_cpu(), which the caller may already have.
+inline void yield_fiber(cpu_local* cpu = this_cpu()) noexcept {
   runtime_enter(cpu);
   worker* w = cpu->w;
   if (cpu->need_resched.load(std::memory_order_relaxed)) serve_global_first_after_preemption(w);  // as in park_current
@@ -148,7 +150,7 @@ inline void yield_fiber() noexcept {
   // sched_yield(): to a fiber of the same rank or higher, else keep running.
   if (fiber_control* next = pick_next(w, true, cpu->current->rank())) {
     worker_counters::bump(w->counters.yields);
-    switch_to(next, post_action{post_action::requeue}, switch_reason::yield);
+    switch_to(cpu, next, post_action{post_action::requeue}, switch_reason::yield);
   }
   runtime_exit(this_cpu());
 }

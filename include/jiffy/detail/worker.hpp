@@ -128,7 +128,7 @@ inline void worker_main(worker* w, std::latch& ready) noexcept {
     if (!f) f = spin_for_work(w);
     stop_spinning(w, f != nullptr);
     if (f) {
-      switch_to(f, post_action{}, switch_reason::yield);  // (the loop leaves: no fiber, no reason)
+      switch_to(cpu, f, post_action{}, switch_reason::yield);  // (the loop leaves: no fiber, no reason)
       continue;
     }
     if (rt->stopping.load(std::memory_order_acquire) && fibers_alive(rt) == 0) break;

@@ -96,7 +96,7 @@ inline void preempt_signal_handler(int sig, signal_info* info, void* ucv) noexce
     worker_counters::bump(w->counters.preemptions);
     self->async_preempted = true;  // back of this worker's private queue: resume here
     w->preempted_waiting.fetch_add(1, std::memory_order_relaxed);
-    switch_to(next, post_action{post_action::requeue}, switch_reason::preempted);
+    switch_to(cpu, next, post_action{post_action::requeue}, switch_reason::preempted);
     self->async_preempted = false;
     w = this_cpu()->w;  // the same worker, by the rule above; re-read after any switch all the same
     w->preempted_waiting.fetch_sub(1, std::memory_order_relaxed);

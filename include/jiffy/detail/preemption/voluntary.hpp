@@ -44,7 +44,7 @@ inline void preempt_schedule_impl() noexcept {
   serve_global_first_after_preemption(w);
   if (fiber_control* next = pick_next(w, true, preemption_min_rank(cpu->current, w))) {
     worker_counters::bump(w->counters.voluntary);
-    switch_to(next, post_action{post_action::requeue}, switch_reason::rescheduled);
+    switch_to(cpu, next, post_action{post_action::requeue}, switch_reason::rescheduled);
   }
   runtime_exit(this_cpu());
 }
