@@ -28,6 +28,7 @@
 #include <jiffy/detail/runtime_core.hpp>
 #include <jiffy/detail/time.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -135,6 +136,21 @@ inline std::int64_t slice_limit(const worker* w, const runtime_core* rt, std::ui
   return waiting ? fair_slice_ns(quantum, running_weight(running)) : 0;
 }
 
+// The tick counter's rate, for timing slices from the workers' clock
+// readings. Measured again at most once a second: a measurement reads a few
+// clock pairs, and it only sharpens as the span since the runtime started
+// grows. The first waits until that span is 0.2 ms: a rate off by a percent
+// misplaces a slice's start by a percent of the time since its switch
+// (microseconds).
+inline double monitor_ns_per_tick(runtime_core* rt, std::int64_t now) noexcept {
+  monitor_state& ms = rt->monitor;
+  if (ms.ns_per_tick == 0 || now - ms.rate_measured_at >= 1'000'000'000) {
+    ms.ns_per_tick = rt->clock_rate.ns_per_tick(200'000);
+    ms.rate_measured_at = now;
+  }
+  return ms.ns_per_tick;
+}
+
 // When the slice the monitor has just seen on w began (monotonic ns): the
 // worker's own clock reading at that switch, if it takes one; else now,
 // which may be up to a look late, and every late-seen start lengthens the
@@ -143,14 +159,11 @@ inline std::int64_t slice_limit(const worker* w, const runtime_core* rt, std::ui
 // between the monitor's previous look, which saw an older slice, and now:
 // a reading from the switch before (the worker stores it after bumping
 // `slice`) could otherwise end the slice early by far more than that.
-inline std::int64_t slice_start_ns(const runtime_core* rt, const worker* w, std::int64_t now) noexcept {
+inline std::int64_t slice_start_ns(runtime_core* rt, const worker* w, std::int64_t now) noexcept {
   if (!w->measuring_run_delay) return now;
   std::uint64_t ticks = cycle_clock_now() - w->switched_at.load(std::memory_order_relaxed);
-  // A 0.2 ms calibration span at most: a rate off by a percent misplaces
-  // the start by a percent of the time since the switch (microseconds).
-  std::int64_t start = now - static_cast<std::int64_t>(double(ticks) * rt->clock_rate.ns_per_tick(200'000));
-  std::int64_t earliest = w->monitor.looked;
-  return start < earliest ? earliest : start > now ? now : start;
+  std::int64_t start = now - static_cast<std::int64_t>(double(ticks) * monitor_ns_per_tick(rt, now));
+  return std::clamp(start, std::min(w->monitor.looked, now), now);
 }
 
 // A slice the monitor ends, ends late: the monitor wakes after the time it
@@ -168,9 +181,7 @@ inline constexpr std::int64_t max_slice_end_lead_ns = 250000;
 inline void learn_slice_end_lead(monitor_view& m, std::int64_t overrun) noexcept {
   std::int64_t step = overrun / 8;
   constexpr std::int64_t max_step = max_slice_end_lead_ns / 8;
-  step = step > max_step ? max_step : step < -max_step ? -max_step : step;
-  std::int64_t lead = m.end_lead + step;
-  m.end_lead = lead < 0 ? 0 : lead > max_slice_end_lead_ns ? max_slice_end_lead_ns : lead;
+  m.end_lead = std::clamp(m.end_lead + std::clamp(step, -max_step, max_step), std::int64_t{0}, max_slice_end_lead_ns);
 }
 
 // Sends the preemption signal to w for `slice` if its thread is computing
@@ -179,9 +190,9 @@ inline void learn_slice_end_lead(monitor_view& m, std::int64_t overrun) noexcept
 inline bool signal_if_computing(runtime_core* rt, worker* w, std::uint64_t slice, std::int64_t now) noexcept {
   monitor_view& m = w->monitor;
   std::int64_t cpu = thread_cpu_ns(w->os.cpu_clock);
-  bool using_cpu = cpu - m.cpu_at_look >= (now - m.look) / 8;
-  m.cpu_at_look = cpu;
-  m.look = now;
+  bool using_cpu = cpu - m.sampled_cpu >= (now - m.sampled_at) / 8;
+  m.sampled_cpu = cpu;
+  m.sampled_at = now;
   if (!using_cpu || !thread_is_running(w->os.stat_fd)) return false;
   m.signalled_at = now;
   send_preempt_signal(rt, w, slice);
@@ -221,9 +232,9 @@ inline std::int64_t look_at_running_worker(runtime_core* rt, worker* w, std::uin
     if (preempting) {
       // Its CPU time at the slice's start, taking the thread to have run
       // since the switch (it was running then).
-      m.cpu_at_look = thread_cpu_ns(w->os.cpu_clock);
-      m.slice_cpu = m.cpu_at_look - (now - start);
-      m.look = now;
+      m.sampled_cpu = thread_cpu_ns(w->os.cpu_clock);
+      m.sampled_at = now;
+      m.slice_cpu = m.sampled_cpu - (now - start);
     }
   } else {
     report_if_stuck(w, rt, now);
@@ -257,7 +268,8 @@ inline std::int64_t look_at_running_worker(runtime_core* rt, worker* w, std::uin
   }
   std::int64_t limit = slice_limit(w, rt, running, quantum, now);
   if (limit == 0) return next;  // nothing to make way for: the next arrival nudges us
-  std::int64_t due = limit - (m.end_lead < limit / 2 ? m.end_lead : limit / 2);  // learn_slice_end_lead
+  // Ask it to end a lead early (learn_slice_end_lead).
+  std::int64_t due = limit - std::min(m.end_lead, limit / 2);
   if (now - m.since < due) {
     plan(m.since + due);
     return next;

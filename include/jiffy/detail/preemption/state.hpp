@@ -25,8 +25,9 @@ namespace jiffy::detail {
 struct monitor_view {
   bool queued = false;  // shared work was waiting at the last look (monitor_main: stranded)
   std::uint64_t slice = 0;
-  std::int64_t since = 0, signalled_at = 0, cpu_at_look = 0, look = 0;
-  std::int64_t looked = 0;  // when the monitor last looked at it (any slice)
+  std::int64_t since = 0, signalled_at = 0;
+  std::int64_t sampled_cpu = 0, sampled_at = 0;  // the thread's CPU time at the last sample of it, and when
+  std::int64_t looked = 0;                       // when the monitor last looked at it (any slice)
   // Slice-end lateness (monitor.hpp: learn_slice_end_lead): the limit of the
   // slice the monitor last ended (0: none since the slice it saw before),
   // and how much earlier than their limits it now asks slices to end.
@@ -56,6 +57,10 @@ struct monitor_state {
   std::atomic<bool> in_poll{false};
   // Counters for runtime_stats (relaxed; several threads add to the first).
   std::atomic<std::uint64_t> wakeup_preemptions{0}, wakeups{0}, rt_throttled{0};
+  // The tick counter's rate as the monitor last measured it, and when
+  // (monitor.hpp: monitor_ns_per_tick).
+  double ns_per_tick = 0;
+  std::int64_t rate_measured_at = 0;
 };
 
 // A worker leaving its idle loop to run a fiber, after storing its odd
