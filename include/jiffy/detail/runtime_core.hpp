@@ -121,8 +121,8 @@ struct worker {
   // The switch (detail/switch.hpp).
   void* sched_sp = nullptr;  // the worker's own thread context while a fiber runs
   sanitizer_context san;
-  fiber_control* prev = nullptr;  // who left, for finish_switch
-  post_action pending;
+  fiber_control* prev = nullptr;           // who left, for finish_switch
+  post_action pending;                     // what the arriving side does (finish_switch); set by every switch_to
   unsigned picks_until_global_check = 61;  // pick.hpp: a countdown, not a modulo on every pick
   bool prefer_home = false;
   std::uint64_t rng = 0;
