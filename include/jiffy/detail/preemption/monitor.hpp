@@ -230,11 +230,17 @@ inline std::int64_t look_at_running_worker(runtime_core* rt, worker* w, std::uin
     m.retries = 0;
     m.stuck_cpu = -1;
     if (preempting) {
-      // Its CPU time at the slice's start, taking the thread to have run
-      // since the switch (it was running then).
-      m.sampled_cpu = thread_cpu_ns(w->os.cpu_clock);
+      // Its CPU time at the switch, at most: no more than now, nor than at
+      // the previous sample plus all the wall time from there to the
+      // switch. An over-estimate only lets the slice run longer; an
+      // under-estimate (say, taking the thread to have run since the
+      // switch) would count time the OS kept it off the CPU as the slice's
+      // and cut a fiber that has not run at all.
+      std::int64_t cpu = thread_cpu_ns(w->os.cpu_clock);
+      std::int64_t bound = m.sampled_at ? m.sampled_cpu + std::max(start - m.sampled_at, std::int64_t{0}) : cpu;
+      m.slice_cpu = std::min(cpu, bound);
+      m.sampled_cpu = cpu;
       m.sampled_at = now;
-      m.slice_cpu = m.sampled_cpu - (now - start);
     }
   } else {
     report_if_stuck(w, rt, now);
