@@ -192,6 +192,55 @@ TEST_CASE("a preempt-disabled region is never cut, and the deferred preemption l
   }
 }
 
+TEST_CASE("need_resched() reports a request only when it is meant for the running fiber's slice") {
+  test::watchdog wd(60s, "stale need_resched");
+  // voluntary: nothing but this test raises the flag (no signals), and the
+  // quantum is long enough that the monitor does not raise it either.
+  jiffy::runtime rt({.workers = 1, .preempt = preempt_mode::voluntary, .quantum = std::chrono::seconds(10)});
+  std::atomic<long> other_turns{0};
+  std::atomic<bool> stop{false};
+  auto other = rt.spawn([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      other_turns.fetch_add(1, std::memory_order_relaxed);
+      jiffy::this_fiber::yield();
+    }
+  });
+  struct outcome {
+    bool raised_for_ended = true, seen_stale = true, switched_on_stale = true;
+    bool raised_for_running = false, seen_current = false, switched_on_current = false;
+  };
+  outcome r = rt.block_on([&] {
+    outcome o;
+    jiffy::detail::worker* w = jiffy::detail::this_cpu()->w;
+    // A slice that has ended: the one before a yield that let the other
+    // fiber run (the requester's view of this worker, one switch late).
+    std::uint64_t ended = w->slice.load();
+    long turns = other_turns.load();
+    while (other_turns.load() == turns) jiffy::this_fiber::yield();
+    jiffy::preempt_disable();
+    o.raised_for_ended = jiffy::detail::raise_need_resched(w, ended);
+    o.seen_stale = jiffy::need_resched();
+    long before = other_turns.load();
+    jiffy::preempt_enable();  // a stale flag: no switch
+    o.switched_on_stale = other_turns.load() != before;
+    jiffy::preempt_disable();
+    o.raised_for_running = jiffy::detail::raise_need_resched(w, w->slice.load());
+    o.seen_current = jiffy::need_resched();
+    before = other_turns.load();
+    jiffy::preempt_enable();  // meant for this slice: the other fiber runs here
+    o.switched_on_current = other_turns.load() != before;
+    return o;
+  });
+  stop = true;
+  other.join();
+  CHECK_FALSE(r.raised_for_ended);
+  CHECK_FALSE(r.seen_stale);
+  CHECK_FALSE(r.switched_on_stale);
+  CHECK(r.raised_for_running);
+  CHECK(r.seen_current);
+  CHECK(r.switched_on_current);
+}
+
 namespace {
 // A floating-point workload whose result depends on every bit of the FP
 // state: vectorisable loops over doubles and floats, long double (x87 on

@@ -62,8 +62,13 @@ inline void preempt_check_resched() noexcept {
 
 [[nodiscard]] inline bool preemptible() noexcept { return !detail::in_atomic(detail::this_cpu()); }
 
+// Whether the running fiber has been asked to make way: its next
+// preemption point with the count at 0 switches (if anything is waiting to
+// run). A request the monitor made for the fiber that ran before, landing
+// just after the switch, does not count.
 [[nodiscard]] inline bool need_resched() noexcept {
-  return detail::this_cpu()->need_resched.load(std::memory_order_relaxed) != 0;
+  detail::cpu_local* c = detail::this_cpu();
+  return c->need_resched.load(std::memory_order_relaxed) != 0 && detail::resched_is_current(c);
 }
 
 // An explicit preemption point for long loops: switches if the running fiber

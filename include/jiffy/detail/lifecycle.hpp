@@ -112,6 +112,7 @@ inline runtime_core* start_runtime(const runtime_options& o) {
   rt->poller.open();
   install_overflow_handler();
   preempt_schedule_hook.store(&preempt_schedule_impl, std::memory_order_relaxed);
+  resched_is_current_hook.store(&resched_is_current_impl, std::memory_order_relaxed);
   unsigned n = o.workers ? o.workers : std::thread::hardware_concurrency();
   if (n == 0) n = 1;
   const heap_deleter<worker> owned{&rt->options.allocator};

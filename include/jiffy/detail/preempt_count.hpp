@@ -17,7 +17,9 @@
 //    that thread too), so it is a plain integer ordered by compiler barriers
 //    (signal fences).
 //  * preempt_schedule() is where a count that drops to 0 with need_resched
-//    set lands; the runtime that exists installs it (preempt_schedule_hook).
+//    set lands; the runtime that exists installs it (preempt_schedule_hook),
+//    and the test that a raised flag is meant for the running slice
+//    (resched_is_current_hook), which the public need_resched() asks.
 #pragma once
 
 #include <jiffy/detail/cpu_local.hpp>
@@ -84,6 +86,19 @@ inline std::atomic<preempt_schedule_fn> preempt_schedule_hook{nullptr};
 [[gnu::noinline, gnu::cold]] inline void preempt_schedule() noexcept {
   // relaxed: every runtime stores the same function.
   if (preempt_schedule_fn f = preempt_schedule_hook.load(std::memory_order_relaxed)) f();
+}
+
+// Whether a raised need_resched is meant for what runs on this thread now:
+// a request made for the slice before, landing just after the switch, is
+// not (preemption/voluntary.hpp). Installed with preempt_schedule_hook;
+// without a runtime the flag is never raised, and a raised one counts.
+using resched_is_current_fn = bool (*)(cpu_local*) noexcept;
+inline std::atomic<resched_is_current_fn> resched_is_current_hook{nullptr};
+
+[[gnu::noinline, gnu::cold]] inline bool resched_is_current(cpu_local* c) noexcept {
+  // relaxed: every runtime stores the same function.
+  resched_is_current_fn f = resched_is_current_hook.load(std::memory_order_relaxed);
+  return !f || f(c);
 }
 
 [[gnu::noinline, gnu::cold, noreturn]] inline void preempt_underflow(const char* what) noexcept {

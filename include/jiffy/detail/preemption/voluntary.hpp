@@ -6,8 +6,10 @@
 //    preempt_check_resched(), cond_resched(), through preempt_schedule_hook;
 //    a no-op outside fibers and with the count raised.
 //  * It switches only if the flag was meant for the running slice
-//    (resched_slice): a flag the monitor raised for the previous slice and
-//    took back is ignored.
+//    (resched_slice): a flag raised for the previous slice after its switch
+//    is cleared and ignored. The public need_resched() does not report such
+//    a flag either (resched_is_current_impl), so that a fiber that sees
+//    need_resched() always switches at its preempt_enable().
 //  * The switched-out fiber is re-queued like a yield and may migrate: a
 //    preemption point is an ordinary call, after which no thread-local
 //    address is live in a register.
@@ -23,16 +25,29 @@
 
 namespace jiffy::detail {
 
+// Whether the need_resched flag our caller saw raised was meant for the
+// slice running on w (a requester cannot raise the flag and check the slice
+// in one step: request.hpp).
+inline bool resched_meant_for_running_slice(const worker* w) noexcept {
+  // Pairs with the requester's release store of need_resched, which our
+  // caller read: resched_slice is then at least as new as that flag.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return w->resched_slice.load(std::memory_order_relaxed) == w->slice.load(std::memory_order_relaxed);
+}
+
+// resched_is_current_hook: what the public need_resched() asks once it has
+// seen the flag raised. Only reads: the flag is cleared where it is acted
+// on (below), so a request racing with this look is never lost.
+inline bool resched_is_current_impl(cpu_local* cpu) noexcept {
+  return !cpu->w || !cpu->current || resched_meant_for_running_slice(cpu->w);
+}
+
 // Where preempt_enable()/cond_resched() land when need_resched() is set.
 inline void preempt_schedule_impl() noexcept {
   cpu_local* cpu = this_cpu();
   if (!cpu->current || in_atomic(cpu)) return;
   worker* w = cpu->w;
-  // Pairs with the monitor's release store of need_resched, which our caller
-  // read: resched_slice is then at least as new as that flag.
-  std::atomic_thread_fence(std::memory_order_acquire);
-  bool meant_for_this_slice =
-      w->resched_slice.load(std::memory_order_relaxed) == w->slice.load(std::memory_order_relaxed);
+  bool meant_for_this_slice = resched_meant_for_running_slice(w);
   cpu->need_resched.store(0, std::memory_order_relaxed);
   // A flag meant for the previous fiber, seen before the monitor took it
   // back: switching now would cut a slice that has barely begun (a fiber
