@@ -32,7 +32,7 @@ struct monitor_view {
   // slice the monitor last ended (0: none since the slice it saw before),
   // and how much earlier than their limits it now asks slices to end.
   std::int64_t ending_limit = 0, end_lead = 0;
-  std::int64_t slice_cpu = 0;                    // the thread's CPU time at the slice's switch (estimated)
+  std::int64_t slice_cpu = 0;                    // the thread's CPU time at the slice's switch, at most
   std::int64_t stuck_cpu = -1, stuck_since = 0;  // deadlock watch (report_if_stuck)
   bool stuck_reported = false;
   unsigned retries = 0;  // signals sent for the current request without effect (backoff)
