@@ -30,10 +30,11 @@
 namespace jiffy::detail {
 
 // Makes a claimed waiter run: a fiber becomes runnable, a thread returns.
-inline void deliver(waiter* wt) noexcept {
+// `why`: how a woken fiber is queued (detail/run_queue.hpp).
+inline void deliver(waiter* wt, ready_reason why = ready_reason::woken) noexcept {
   if (fiber_control* f = wt->fiber) {
     trace_wake(f);
-    make_runnable(f);
+    make_runnable(f, why);
   } else {
     wt->state.store(wait_delivered, std::memory_order_release);
     futex_wake(&wt->state);
@@ -43,7 +44,8 @@ inline void deliver(waiter* wt) noexcept {
 // Claims every waiter of `list` (guarded by `lock`, which the caller holds)
 // in one go, releases the lock, then delivers them. Claiming all under one
 // hold matters: a waiter that arrives after the event must not be woken by it.
-inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noexcept {
+inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock,
+                                ready_reason why = ready_reason::woken) noexcept {
   waiter* head = nullptr;
   waiter** tail = &head;
   while (waiter* wt = list.pop_front())
@@ -55,7 +57,7 @@ inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noe
   lock.unlock();
   while (head) {
     waiter* next = head->wnext;  // read before delivery: the waiter may be gone after it
-    deliver(head);
+    deliver(head, why);
     head = next;
   }
 }
