@@ -132,7 +132,13 @@ class stack_pool {
   stack_pool(const stack_pool&) = delete;
   stack_pool& operator=(const stack_pool&) = delete;
   ~stack_pool() {
-    for (auto& s : slabs_) release_memory(s.first, s.second);
+    // Clean shadow first: ASan does not clear it at munmap, and the next
+    // mapping at these addresses (any mmap of the process) would inherit
+    // the redzones of the last frames run here.
+    for (auto& s : slabs_) {
+      sanitizer_unpoison_stack(s.first, s.second);
+      release_memory(s.first, s.second);
+    }
   }
 
   static std::size_t min_stack_size() noexcept { return 16 * 1024; }
