@@ -8,7 +8,6 @@
 #include <string>
 #include <sys/resource.h>
 #include <thread>
-#include <tuple>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -86,27 +85,6 @@ TEST_CASE_TEMPLATE_DEFINE(
   CHECK(inner == 100);
 }
 TEST_CASE_TEMPLATE_APPLY(spawn_join, test::one_to_eight_workers);
-
-TEST_CASE("a fiber that spawns a burst and joins it in turn parks a few times, not once per child") {
-  // One worker: the burst overflows the ring into the global queue; the
-  // joiner, woken by each child's end, queues behind the children still
-  // waiting, and the worker takes the global queue's children in shares.
-  jiffy::runtime rt({.workers = 1, .preempt = jiffy::preempt_mode::none});
-  constexpr int burst = 1000;
-  auto [ran, parks, switches] = rt.block_on([&] {
-    auto before = rt.stats();
-    std::atomic<int> ran_{0};
-    std::vector<jiffy::fiber> kids;
-    for (int i = 0; i < burst; ++i) kids.push_back(jiffy::spawn([&] { ++ran_; }));
-    for (auto& k : kids) k.join();
-    auto after = rt.stats();
-    return std::tuple{ran_.load(), after.parks - before.parks, after.context_switches - before.context_switches};
-  });
-  CHECK(ran == burst);
-  MESSAGE("parks " << parks << ", switches " << switches << " for " << burst << " children");
-  CHECK(parks <= burst / 10);          // once per child: ~3/4 of them (the spilled ones)
-  CHECK(switches <= burst * 12 / 10);  // one per child, plus the joiner's few
-}
 
 TEST_CASE("fiber handles move like std::thread") {
   jiffy::runtime rt({.workers = 1});

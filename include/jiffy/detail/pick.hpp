@@ -6,8 +6,7 @@
 // Order.  A worker runs fibers from, in order of preference: its `runnext`
 // slot, its own queues (ring and home queue, alternating), the runtime's
 // global queue (every 61st pick it looks there first, so the global queue
-// cannot starve; with its own queues empty it moves a share of the global
-// queue into its ring), other workers' rings (stealing half), expired timers of
+// cannot starve), other workers' rings (stealing half), expired timers of
 // any worker, and last other workers' runnext slots. Only when all are empty
 // does it go idle (detail/idle.hpp).
 //
@@ -185,7 +184,7 @@ inline fiber_control* pick_in_usual_order(worker* w, runtime_core* rt, bool may_
   }
   w->runnext_streak = 0;
   if (fiber_control* f = pick_local(w)) return f;
-  if (fiber_control* f = global_take_share(w, rt)) return f;
+  if (fiber_control* f = global_pop(rt)) return f;
   return take_runnext(w);
 }
 

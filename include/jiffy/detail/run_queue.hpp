@@ -21,10 +21,7 @@
 // fiber (a mutex hand-off, a notify, a join) goes to the waker's `runnext`
 // slot and runs as soon as the waker stops: it is likely to touch what the
 // waker just wrote, and a hand-off between two fibers then costs two
-// switches on one worker, not a futex wake of another. Except a joiner woken
-// by its fiber's end while the waker's ring holds work: it queues behind
-// that work (a batch spawned and joined in turn then costs one switch per
-// fiber, not three and a park). Made runnable by a
+// switches on one worker, not a futex wake of another. Made runnable by a
 // plain thread, or on the main worker by a fiber other than its own, a fiber
 // goes to the global queue. A fiber that must stay home goes to its home
 // worker's queue or inbox, and that worker is woken; a main fiber goes to
@@ -42,9 +39,7 @@
 #include <jiffy/detail/preemption/request.hpp>
 #include <jiffy/detail/runtime_core.hpp>
 
-#include <algorithm>
 #include <atomic>
-#include <cstddef>
 #include <cstdint>
 
 namespace jiffy::detail {
@@ -96,25 +91,6 @@ inline void ring_push(worker* w, fiber_control* f) noexcept {
     ring_spill(w, f);
 }
 
-// Owner, with its own queues empty: the global queue's first fiber, and a
-// share of the rest moved into w's ring (as Go's globrunqget does): an even
-// share per worker plus one, at most half a ring. One at a time, a worker
-// that drains a burst's spill would take the lock once per fiber, and a
-// fiber joining the burst in order would be woken and park again for each.
-inline fiber_control* global_take_share(worker* w, runtime_core* rt) noexcept {
-  if (rt->global_size.load(std::memory_order_relaxed) == 0) return nullptr;
-  rt->global_lock.lock();
-  fiber_control* f = rt->global.pop_front();
-  std::size_t share =
-      std::min(rt->global.size() / rt->workers.size() + 1, std::size_t{decltype(w->ring)::capacity / 2});
-  // The ring has room: it was empty a moment ago, and only its owner pushes.
-  for (std::size_t i = 1; i < share; ++i)
-    if (fiber_control* x = rt->global.pop_front()) (void)w->ring.push(x);
-  rt->global_size.store(rt->global.size(), std::memory_order_relaxed);
-  rt->global_lock.unlock();
-  return f;
-}
-
 inline void home_push(worker* w, fiber_control* f) noexcept {
   w->home_queue.push_back(f);
   w->home_size.store(static_cast<std::uint32_t>(w->home_queue.size()), std::memory_order_relaxed);
@@ -153,18 +129,16 @@ inline void inbox_drain(worker* w) noexcept {
 // slept): `child`, a fiber's new child; `spawned`, new work to spread over
 // the workers; `woken`, a wake-up by a fiber (or the first of a batch);
 // `woken_spread`, one of a batch of wake-ups (timers, the network), spread
-// like new work; `woken_behind`, a joiner woken by the end of the fiber it
-// joined, which queues behind the work already in the waker's ring (as
-// `woken` if the ring is empty).
-enum class ready_reason { spawned, child, woken, woken_spread, woken_behind };
+// like new work.
+enum class ready_reason { spawned, child, woken, woken_spread };
 
 // Whether it slept (a wake-up, which may preempt), and whether it waits in
 // the readying worker's runnext (else in its ring, to spread).
 constexpr bool is_wakeup(ready_reason why) noexcept {
-  return why == ready_reason::woken || why == ready_reason::woken_spread || why == ready_reason::woken_behind;
+  return why == ready_reason::woken || why == ready_reason::woken_spread;
 }
 constexpr bool waits_in_runnext(ready_reason why) noexcept {
-  return why == ready_reason::child || why == ready_reason::woken || why == ready_reason::woken_behind;
+  return why == ready_reason::child || why == ready_reason::woken;
 }
 
 // Makes a parked or new fiber runnable. Callable from any thread.
@@ -242,14 +216,6 @@ inline void make_runnable_locked(fiber_control* f, ready_reason why) noexcept {
     return;
   }
   if (w && w->rt == rt && !w->serves_main) {  // (the main worker keeps only its own fibers)
-    if (why == ready_reason::woken_behind && !w->ring.empty()) {
-      // A joiner whose fiber ended, behind what waits here: a fiber that
-      // spawned a batch and joins it in turn would otherwise run after each
-      // child's end, only to park on the next one. No idle worker is woken
-      // for it, as none would be for runnext.
-      ring_push(w, f);
-      return;
-    }
     if (waits_in_runnext(why)) {
       // acq_rel: a thief that takes it must see its saved context.
       fiber_control* displaced = w->runnext.exchange(f, std::memory_order_acq_rel);

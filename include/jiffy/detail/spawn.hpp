@@ -68,9 +68,7 @@ namespace jiffy::detail {
   worker_counters::bump(w->counters.switches);
   self->join_lock.lock();
   self->done = true;
-  // Joiners queue behind the work already waiting here (detail/
-  // run_queue.hpp: "Where a fiber goes").
-  wake_all_and_unlock(self->joiners, self->join_lock, ready_reason::woken_behind);
+  wake_all_and_unlock(self->joiners, self->join_lock);
   w = this_cpu()->w;  // waking can't switch, but keep the rule: re-read after any call that might
   trace_finish(w, self);
   switch_to(this_cpu(), pick_next(w), post_action{post_action::retire}, switch_reason::finished);

@@ -30,11 +30,10 @@
 namespace jiffy::detail {
 
 // Makes a claimed waiter run: a fiber becomes runnable, a thread returns.
-// `why`: how a woken fiber is queued (detail/run_queue.hpp).
-inline void deliver(waiter* wt, ready_reason why = ready_reason::woken) noexcept {
+inline void deliver(waiter* wt) noexcept {
   if (fiber_control* f = wt->fiber) {
     trace_wake(f);
-    make_runnable(f, why);
+    make_runnable(f);
   } else {
     wt->state.store(wait_delivered, std::memory_order_release);
     futex_wake(&wt->state);
@@ -44,8 +43,7 @@ inline void deliver(waiter* wt, ready_reason why = ready_reason::woken) noexcept
 // Claims every waiter of `list` (guarded by `lock`, which the caller holds)
 // in one go, releases the lock, then delivers them. Claiming all under one
 // hold matters: a waiter that arrives after the event must not be woken by it.
-inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock,
-                                ready_reason why = ready_reason::woken) noexcept {
+inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock) noexcept {
   waiter* head = nullptr;
   waiter** tail = &head;
   while (waiter* wt = list.pop_front())
@@ -57,7 +55,7 @@ inline void wake_all_and_unlock(wait_list<waiter>& list, raw_spinlock& lock,
   lock.unlock();
   while (head) {
     waiter* next = head->wnext;  // read before delivery: the waiter may be gone after it
-    deliver(head, why);
+    deliver(head);
     head = next;
   }
 }
