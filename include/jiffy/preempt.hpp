@@ -64,8 +64,8 @@ inline void preempt_check_resched() noexcept {
 
 // Whether the running fiber has been asked to make way: its next
 // preemption point with the count at 0 switches (if anything is waiting to
-// run). A request the monitor made for the fiber that ran before, landing
-// just after the switch, does not count.
+// run). A request made for the fiber that ran before (by the monitor or a
+// waker), landing just after the switch, does not count.
 [[nodiscard]] inline bool need_resched() noexcept {
   detail::cpu_local* c = detail::this_cpu();
   return c->need_resched.load(std::memory_order_relaxed) != 0 && detail::resched_is_current(c);

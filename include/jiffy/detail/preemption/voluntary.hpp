@@ -49,8 +49,8 @@ inline void preempt_schedule_impl() noexcept {
   worker* w = cpu->w;
   bool meant_for_this_slice = resched_meant_for_running_slice(w);
   cpu->need_resched.store(0, std::memory_order_relaxed);
-  // A flag meant for the previous fiber, seen before the monitor took it
-  // back: switching now would cut a slice that has barely begun (a fiber
+  // A flag meant for the previous fiber, raised just after the switch:
+  // switching now would cut a slice that has barely begun (a fiber
   // resumed from an asynchronous preemption right before a cond_resched()
   // would hand the worker straight back without running). If the monitor
   // meant this slice after all, it sets the flag again at its next look.
